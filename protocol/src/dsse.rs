@@ -1,0 +1,1 @@
+//! dsse (in progress)

@@ -1,0 +1,1 @@
+//! intoto (in progress)

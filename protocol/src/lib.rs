@@ -1,0 +1,34 @@
+//! # provmesh-protocol — the sans-IO core of provmesh
+//!
+//! Everything provmesh says on the wire or writes to a file is parsed, produced and
+//! verified here, and every protocol decision is a state machine here. The crate does
+//! no I/O by construction: it opens no sockets, reads no clock and owns no random
+//! number generator. Time and randomness are arguments; storage is reached through
+//! narrow traits whose durability contract is written on them. The daemon
+//! (`provmesh-node`) and the simulator (`provmesh-sim`) drive the same code.
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | [`merkle`] | RFC 6962 / RFC 9162 hashing, stored-hash trees, inclusion and consistency proofs, C2SP tlog-tiles |
+//! | [`note`] | C2SP signed notes: parse, sign, verify (Ed25519, ECDSA P-256, cosignature keys) |
+//! | [`checkpoint`] | C2SP tlog-checkpoint bodies |
+//! | [`cosignature`] | C2SP tlog-cosignature/v1 |
+//! | [`dsse`] | DSSE v1 envelopes and PAE |
+//! | [`intoto`] | in-toto Statement v1 |
+//! | [`slsa`] | SLSA Provenance v1 predicate |
+//! | [`sigstore`] | Sigstore bundle v0.3 and TrustedRoot documents |
+//! | [`spiffe`] | SPIFFE IDs, trust domains and SPIFFE trust bundle documents |
+//! | [`machine`] | the contract every protocol state machine follows |
+
+pub mod checkpoint;
+pub mod cosignature;
+pub mod dsse;
+#[doc(hidden)]
+pub mod fuzz_targets;
+pub mod intoto;
+pub mod machine;
+pub mod merkle;
+pub mod note;
+pub mod sigstore;
+pub mod slsa;
+pub mod spiffe;

@@ -1,0 +1,1 @@
+//! spiffe (in progress)
