@@ -23,8 +23,8 @@ pub use proof::{
     prove_consistency, prove_inclusion, verify_consistency, verify_inclusion,
 };
 pub use stored::{
-    Frontier, HashReader, MemoryHashStore, MemoryStoreError, TreeError, stored_hash_count,
-    stored_hash_index, split_stored_hash_index, subtree_hash, tree_hash,
+    Frontier, HashReader, MemoryHashStore, MemoryStoreError, TreeError, split_stored_hash_index,
+    stored_hash_count, stored_hash_index, subtree_hash, tree_hash,
 };
 
 use sha2::{Digest, Sha256};

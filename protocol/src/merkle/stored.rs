@@ -417,7 +417,10 @@ mod tests {
         let mut store = MemoryHashStore::new();
         let mut leaves = Vec::new();
         for i in 0u32..300 {
-            assert_eq!(tree_hash(store.size(), &store).unwrap(), naive_root(&leaves));
+            assert_eq!(
+                tree_hash(store.size(), &store).unwrap(),
+                naive_root(&leaves)
+            );
             assert_eq!(store.root(), naive_root(&leaves));
             let leaf = leaf_hash(&i.to_be_bytes());
             leaves.push(leaf);

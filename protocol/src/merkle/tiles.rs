@@ -148,7 +148,11 @@ fn parse_index_and_width(segments: &[&str]) -> Result<(u64, u16), TilePathError>
         return Err(TilePathError::BadIndex);
     };
     let mut index: u64 = 0;
-    for group in groups.iter().map(|g| g.strip_prefix('x')).chain([Some(*last)]) {
+    for group in groups
+        .iter()
+        .map(|g| g.strip_prefix('x'))
+        .chain([Some(*last)])
+    {
         let group = group.ok_or(TilePathError::BadIndex)?;
         if group.len() != 3 || !group.bytes().all(|b| b.is_ascii_digit()) {
             return Err(TilePathError::BadIndex);
@@ -173,7 +177,9 @@ impl TilePath {
     /// `tile/entries/000`. Only the canonical encoding is accepted, so every accepted
     /// path is exactly what [`TileId::path`] / [`EntryBundleId::path`] produce.
     pub fn parse(path: &str) -> Result<TilePath, TilePathError> {
-        let rest = path.strip_prefix("tile/").ok_or(TilePathError::NotATilePath)?;
+        let rest = path
+            .strip_prefix("tile/")
+            .ok_or(TilePathError::NotATilePath)?;
         // Bound the work on hostile input: the longest valid path is far below this.
         if rest.len() > 64 {
             return Err(TilePathError::BadIndex);
