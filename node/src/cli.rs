@@ -1,0 +1,197 @@
+//! The `provmesh` command line: argument parsing (clap derive) and one function per
+//! subcommand. This is the only module that prints to stdout or chooses exit codes.
+//!
+//! Exit codes: 0 success, 1 failure (invalid configuration, a node that failed or did
+//! not shut down cleanly), 2 usage error (from clap).
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, Config, ConfigError, LogFilter, LogFormat};
+use crate::run::{self, Listeners, RunError};
+use crate::shutdown::StopSignals;
+use crate::telemetry::logs::{self, LogOverrides};
+
+/// provmesh: a federated provenance mesh for software supply chains.
+#[derive(Debug, Parser)]
+#[command(name = "provmesh", version, propagate_version = true)]
+#[non_exhaustive]
+pub struct Cli {
+    /// Log output format; overrides `[log] format`.
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Log filter in RUST_LOG syntax (e.g. `debug` or `info,provmesh_node=trace`);
+    /// overrides RUST_LOG, which overrides `[log] level`.
+    #[arg(long, global = true, value_name = "FILTER", value_parser = parse_log_filter)]
+    pub log_level: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+#[non_exhaustive]
+pub enum Command {
+    /// Start a node and run it until SIGINT or SIGTERM.
+    Run(RunArgs),
+    /// Work with configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print the version.
+    Version,
+}
+
+/// Arguments of `provmesh run`.
+#[derive(Debug, Args)]
+#[non_exhaustive]
+pub struct RunArgs {
+    /// The configuration file (see `provmesh config default`).
+    #[arg(long, short, value_name = "FILE", env = "PROVMESH_CONFIG")]
+    pub config: PathBuf,
+    /// Once the node is ready, write its bound addresses and pid to this file as JSON,
+    /// e.g. {"pid": 42, "metrics": "127.0.0.1:9464"}. Removed again on exit.
+    #[arg(long, value_name = "PATH")]
+    pub ready_file: Option<PathBuf>,
+}
+
+/// `provmesh config …`.
+#[derive(Debug, Subcommand)]
+#[non_exhaustive]
+pub enum ConfigCommand {
+    /// Validate a configuration file; on error name the bad key or value and exit 1.
+    Check {
+        /// The configuration file; `-` reads standard input.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Print a complete, commented default configuration.
+    Default,
+}
+
+fn parse_log_filter(s: &str) -> Result<String, config::LogFilterError> {
+    LogFilter::parse(s).map(|f| f.as_str().to_owned())
+}
+
+/// Runs the parsed command line and returns the process exit code.
+pub fn dispatch(cli: Cli) -> ExitCode {
+    let overrides = LogOverrides::new(cli.log_level, cli.log_format);
+    match cli.command {
+        Command::Run(args) => cmd_run(&args, &overrides),
+        Command::Config(ConfigCommand::Check { file }) => cmd_config_check(&file),
+        Command::Config(ConfigCommand::Default) => {
+            print!("{}", config::default_toml());
+            ExitCode::SUCCESS
+        }
+        Command::Version => {
+            println!("provmesh {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn cmd_config_check(file: &Path) -> ExitCode {
+    let loaded = if file == Path::new("-") {
+        let mut text = String::new();
+        match std::io::stdin().read_to_string(&mut text) {
+            Ok(_) => Config::parse(&text),
+            Err(source) => Err(ConfigError::Read {
+                path: file.to_owned(),
+                source,
+            }),
+        }
+    } else {
+        Config::load(file)
+    };
+    match loaded {
+        Ok(config) => {
+            println!(
+                "ok: {} is a valid provmesh configuration (trust domain {})",
+                if file == Path::new("-") {
+                    "<stdin>".to_owned()
+                } else {
+                    file.display().to_string()
+                },
+                config.node.trust_domain
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cmd_run(args: &RunArgs, overrides: &LogOverrides) -> ExitCode {
+    let config = match Config::load(&args.config) {
+        Ok(config) => config,
+        Err(e) => {
+            // Logging is configured by the file that failed; report it plainly.
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = logs::init(&config.log, overrides) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the tokio runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run_node(&config, args.ready_file.as_deref()));
+    if let Some(path) = &args.ready_file {
+        let _ = std::fs::remove_file(path);
+    }
+    // Tasks were drained or aborted already; do not wait on stray blocking work.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "node failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Starts the node, waits for SIGINT/SIGTERM, shuts down. A second signal during
+/// shutdown stops waiting for tasks.
+async fn run_node(config: &Config, ready_file: Option<&Path>) -> Result<(), RunError> {
+    let mut signals = StopSignals::install().map_err(RunError::Signals)?;
+    let listeners = Listeners::bind(config).await?;
+    let node = run::start(config, listeners).await?;
+    if let Some(path) = ready_file {
+        run::write_ready_file(path, node.addrs())?;
+    }
+    tracing::info!("ready");
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+    let (forced_tx, forced_rx) = tokio::sync::oneshot::channel();
+    let signal_task = tokio::spawn(async move {
+        let _ = stop_tx.send(signals.recv().await);
+        let _ = forced_tx.send(signals.recv().await);
+    });
+    let stop = async move {
+        match stop_rx.await {
+            Ok(signal) => format!("{signal} received"),
+            Err(_) => "signal listener stopped".to_owned(),
+        }
+    };
+    let result = tokio::select! {
+        result = node.run_until(stop) => result,
+        Ok(signal) = forced_rx => Err(RunError::Forced { signal }),
+    };
+    signal_task.abort();
+    result
+}

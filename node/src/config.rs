@@ -1,0 +1,733 @@
+//! The node's configuration file: its schema, its defaults, and every check a value
+//! must pass before anything starts.
+//!
+//! A configuration is one TOML file. Every table rejects unknown keys
+//! (`deny_unknown_fields`), every value is validated while it is deserialised (socket
+//! addresses parse, durations are positive, the trust domain follows the SPIFFE-ID
+//! standard), and a failure is reported as a [`ConfigError`] that names the dotted key
+//! (`metrics.listen`), its line and column, and shows the offending line.
+//!
+//! [`Config::default()`] is the configuration `provmesh config default` prints (see
+//! [`default_toml`]); the two are kept equal by a test, and every key is documented in
+//! `docs/configuration.md`, which a test checks too.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use provmesh_protocol::spiffe::TrustDomain;
+use serde::de::{Deserializer, Error as _};
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Config {
+    /// `[node]`: who this node is and where it keeps its state.
+    pub node: NodeConfig,
+    /// `[log]`: what is logged and how.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// `[metrics]`: the Prometheus endpoint.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// `[shutdown]`: how the node stops.
+    #[serde(default)]
+    pub shutdown: ShutdownConfig,
+}
+
+/// `[node]`: identity and state of this node.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct NodeConfig {
+    /// The SPIFFE trust domain this node belongs to. Required: a node in the wrong trust
+    /// domain is worse than a node that does not start.
+    #[serde(deserialize_with = "de_trust_domain")]
+    pub trust_domain: TrustDomain,
+    /// Directory for the node's persistent state, created at start if missing. A
+    /// relative path is resolved against the working directory.
+    #[serde(default = "default_data_dir", deserialize_with = "de_path")]
+    pub data_dir: PathBuf,
+}
+
+/// `[log]`: log filter and output format.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct LogConfig {
+    /// Log filter in `RUST_LOG` syntax. `RUST_LOG` overrides it, `--log-level` overrides both.
+    pub level: LogFilter,
+    /// Output format. `--log-format` overrides it.
+    pub format: LogFormat,
+}
+
+/// `[metrics]`: the Prometheus text endpoint (`/metrics`) and liveness probe (`/healthz`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct MetricsConfig {
+    /// Whether the endpoint is served at all.
+    pub enabled: bool,
+    /// Socket address (`IP:PORT`) the endpoint listens on; port 0 picks a free port.
+    #[serde(deserialize_with = "de_socket_addr")]
+    pub listen: SocketAddr,
+}
+
+/// `[shutdown]`: what happens after SIGINT or SIGTERM.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct ShutdownConfig {
+    /// How long running tasks get to finish after the shutdown signal before the node
+    /// gives up on them and exits with an error.
+    #[serde(deserialize_with = "de_duration")]
+    pub grace_period: Duration,
+}
+
+/// The trust domain written by `provmesh config default`: a placeholder to replace.
+pub const PLACEHOLDER_TRUST_DOMAIN: &str = "example.org";
+/// Default of `node.data_dir`.
+pub const DEFAULT_DATA_DIR: &str = "./provmesh-data";
+/// Default of `metrics.listen`: loopback only, on the port conventionally used by
+/// OpenTelemetry-style Prometheus exporters.
+pub const DEFAULT_METRICS_LISTEN: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9464);
+/// Default of `shutdown.grace_period`.
+pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(10);
+/// Default of `log.level`.
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from(DEFAULT_DATA_DIR)
+}
+
+impl Default for Config {
+    /// The template configuration. Its trust domain is [`PLACEHOLDER_TRUST_DOMAIN`],
+    /// which an operator is expected to replace.
+    fn default() -> Self {
+        Self {
+            node: NodeConfig::default(),
+            log: LogConfig::default(),
+            metrics: MetricsConfig::default(),
+            shutdown: ShutdownConfig::default(),
+        }
+    }
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            trust_domain: placeholder_trust_domain(),
+            data_dir: default_data_dir(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: LogFilter::default(),
+            format: LogFormat::Human,
+        }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: DEFAULT_METRICS_LISTEN,
+        }
+    }
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self {
+            grace_period: DEFAULT_GRACE_PERIOD,
+        }
+    }
+}
+
+#[allow(clippy::expect_used)] // a constant, checked by the `placeholder_is_valid` test
+fn placeholder_trust_domain() -> TrustDomain {
+    TrustDomain::parse(PLACEHOLDER_TRUST_DOMAIN).expect("the placeholder trust domain is valid")
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl LogFormat {
+    /// The name used in the config file and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Human => "human",
+            Self::Json => "json",
+        }
+    }
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A log filter in `RUST_LOG` syntax (`info`, `warn,provmesh_node=debug`), checked to
+/// parse when it is constructed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFilter(String);
+
+impl LogFilter {
+    /// Checks `directives` as a `tracing_subscriber::EnvFilter` would parse them.
+    pub fn parse(directives: &str) -> Result<Self, LogFilterError> {
+        if directives.trim().is_empty() {
+            return Err(LogFilterError::Empty);
+        }
+        tracing_subscriber::EnvFilter::builder()
+            .parse(directives)
+            .map_err(|e| LogFilterError::Invalid {
+                directives: directives.to_owned(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self(directives.to_owned()))
+    }
+
+    /// The directives as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Why a log filter was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogFilterError {
+    /// The filter is empty.
+    #[error("empty log filter (write e.g. \"info\")")]
+    Empty,
+    /// The filter does not parse.
+    #[error("invalid log filter {directives:?}: {reason}")]
+    Invalid {
+        /// The filter as written.
+        directives: String,
+        /// What the parser said.
+        reason: String,
+    },
+}
+
+impl Default for LogFilter {
+    fn default() -> Self {
+        Self(DEFAULT_LOG_LEVEL.to_owned())
+    }
+}
+
+impl fmt::Display for LogFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for LogFilter {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = de_string(d, "a log filter string such as \"info\"")?;
+        Self::parse(&s).map_err(D::Error::custom)
+    }
+}
+
+/// Deserialises a string, saying what it should contain when the type is wrong
+/// (`expected a duration such as "10s"` rather than `expected a string`).
+fn de_string<'de, D: Deserializer<'de>>(d: D, expecting: &'static str) -> Result<String, D::Error> {
+    struct StringVisitor(&'static str);
+    impl serde::de::Visitor<'_> for StringVisitor {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+    }
+    d.deserialize_str(StringVisitor(expecting))
+}
+
+fn de_trust_domain<'de, D: Deserializer<'de>>(d: D) -> Result<TrustDomain, D::Error> {
+    let s = de_string(d, "a trust domain string such as \"org-a.example\"")?;
+    TrustDomain::parse(&s).map_err(|e| D::Error::custom(format!("invalid trust domain {s:?}: {e}")))
+}
+
+fn de_socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let s = de_string(d, "a socket address string such as \"127.0.0.1:9464\"")?;
+    s.parse().map_err(|e| {
+        D::Error::custom(format!(
+            "invalid socket address {s:?}: {e} (expected IP:PORT such as \"127.0.0.1:9464\" or \"[::1]:9464\")"
+        ))
+    })
+}
+
+fn de_path<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+    let s = de_string(d, "a path string")?;
+    if s.trim().is_empty() {
+        return Err(D::Error::custom("empty path"));
+    }
+    Ok(PathBuf::from(s))
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = de_string(d, "a duration string such as \"10s\"")?;
+    let duration = parse_duration(&s).map_err(D::Error::custom)?;
+    if duration.is_zero() {
+        return Err(D::Error::custom(format!("duration {s:?} must be positive")));
+    }
+    Ok(duration)
+}
+
+/// Why a duration was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DurationError {
+    /// The text is not a sequence of `<integer><unit>` parts.
+    #[error("invalid duration {0:?} (expected e.g. \"10s\", \"500ms\", \"1m30s\", \"2h\")")]
+    Syntax(String),
+    /// The duration does not fit in a `std::time::Duration`.
+    #[error("duration {0:?} is too long")]
+    TooLong(String),
+}
+
+/// Parses a duration written as a sequence of `<integer><unit>` parts with units `ms`,
+/// `s`, `m` and `h`: `"10s"`, `"500ms"`, `"1m30s"`, `"2h"`.
+pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
+    let invalid = || DurationError::Syntax(s.to_owned());
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    let mut total = Duration::ZERO;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(invalid)?;
+        if digits == 0 {
+            return Err(invalid());
+        }
+        let (number, tail) = rest.split_at(digits);
+        let number: u64 = number
+            .parse()
+            .map_err(|_| DurationError::TooLong(s.to_owned()))?;
+        let unit_len = tail
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let part = match unit {
+            "ms" => Some(Duration::from_millis(number)),
+            "s" => Some(Duration::from_secs(number)),
+            "m" => number.checked_mul(60).map(Duration::from_secs),
+            "h" => number.checked_mul(3600).map(Duration::from_secs),
+            _ => return Err(invalid()),
+        };
+        total = part
+            .and_then(|p| total.checked_add(p))
+            .ok_or_else(|| DurationError::TooLong(s.to_owned()))?;
+        rest = tail;
+    }
+    Ok(total)
+}
+
+/// Writes a duration in the form [`parse_duration`] reads, e.g. `"1m30s"`. Sub-millisecond
+/// parts are dropped.
+pub fn format_duration(d: Duration) -> String {
+    let total_ms = d.as_millis();
+    if total_ms == 0 {
+        return "0s".to_owned();
+    }
+    let (h, rest) = (total_ms / 3_600_000, total_ms % 3_600_000);
+    let (m, rest) = (rest / 60_000, rest % 60_000);
+    let (s, ms) = (rest / 1000, rest % 1000);
+    let mut out = String::new();
+    for (value, unit) in [(h, "h"), (m, "m"), (s, "s"), (ms, "ms")] {
+        if value != 0 {
+            out.push_str(&format!("{value}{unit}"));
+        }
+    }
+    out
+}
+
+impl Config {
+    /// Reads and validates the configuration file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|e| e.with_path(path))
+    }
+
+    /// Parses and validates a configuration from TOML text.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text)
+            .map_err(|e| ConfigError::Invalid(Box::new(InvalidConfig::new(text, &e))))
+    }
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was read but is not a valid configuration.
+    #[error("{0}")]
+    Invalid(Box<InvalidConfig>),
+}
+
+/// A configuration that failed to parse or validate, located in its source text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InvalidConfig {
+    /// The file, when the text came from one.
+    pub path: Option<PathBuf>,
+    /// The dotted key the error is about (`metrics.listen`), when it can be located.
+    pub key: Option<String>,
+    /// 1-based line and column of the offending text, when known.
+    pub position: Option<(usize, usize)>,
+    /// What is wrong.
+    pub message: String,
+    /// The offending source line with a caret underline, when known.
+    pub snippet: Option<String>,
+}
+
+impl InvalidConfig {
+    fn new(text: &str, error: &toml::de::Error) -> Self {
+        let span = error.span();
+        let key = span.as_ref().and_then(|s| key_path_at(text, s.clone()));
+        let (position, snippet) = match span {
+            Some(span) => {
+                let (line, column, snippet) = locate(text, span);
+                (Some((line, column)), Some(snippet))
+            }
+            None => (None, None),
+        };
+        Self {
+            path: None,
+            key,
+            position,
+            message: error.message().trim_end().to_owned(),
+            snippet,
+        }
+    }
+}
+
+impl ConfigError {
+    fn with_path(self, path: &Path) -> Self {
+        match self {
+            Self::Invalid(mut invalid) => {
+                invalid.path = Some(path.to_owned());
+                Self::Invalid(invalid)
+            }
+            other => other,
+        }
+    }
+}
+
+impl fmt::Display for InvalidConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid configuration")?;
+        if let Some(path) = &self.path {
+            write!(f, " in {}", path.display())?;
+        }
+        if let Some((line, column)) = self.position {
+            write!(f, " at line {line}, column {column}")?;
+        }
+        match &self.key {
+            Some(key) => write!(f, ": `{key}`: {}", self.message)?,
+            None => write!(f, ": {}", self.message)?,
+        }
+        if let Some(snippet) = &self.snippet {
+            write!(f, "\n{snippet}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for InvalidConfig {}
+
+/// Finds the dotted key whose name or value covers byte offset `span.start`, by walking
+/// the spanned document. For an unknown key the span is the key itself, for a bad value
+/// it is the value; either way this names the key with its table. (A table's own span
+/// covers only its header, so every entry is searched, not only those inside a match.)
+fn key_path_at(text: &str, span: Range<usize>) -> Option<String> {
+    let doc = toml::de::DeTable::parse(text).ok()?;
+    let mut path = Vec::new();
+    if !find_in_table(doc.get_ref(), span.start, &mut path) {
+        return None;
+    }
+    let mut dotted = String::new();
+    for segment in path {
+        match segment {
+            PathSegment::Key(key) => {
+                if !dotted.is_empty() {
+                    dotted.push('.');
+                }
+                dotted.push_str(&key);
+            }
+            PathSegment::Index(i) => dotted.push_str(&format!("[{i}]")),
+        }
+    }
+    Some(dotted)
+}
+
+/// One step of a key path: a table key or an array index.
+enum PathSegment {
+    Key(String),
+    Index(usize),
+}
+
+fn find_in_table(table: &toml::de::DeTable<'_>, pos: usize, path: &mut Vec<PathSegment>) -> bool {
+    for (key, value) in table.iter() {
+        path.push(PathSegment::Key(key.get_ref().to_string()));
+        if key.span().contains(&pos) || find_in_value(value, pos, path) {
+            return true;
+        }
+        path.pop();
+    }
+    false
+}
+
+fn find_in_value(
+    value: &toml::Spanned<toml::de::DeValue<'_>>,
+    pos: usize,
+    path: &mut Vec<PathSegment>,
+) -> bool {
+    use toml::de::DeValue;
+    let nested = match value.get_ref() {
+        DeValue::Table(inner) => find_in_table(inner, pos, path),
+        DeValue::Array(items) => items.iter().enumerate().any(|(i, item)| {
+            path.push(PathSegment::Index(i));
+            let found = find_in_value(item, pos, path);
+            if !found {
+                path.pop();
+            }
+            found
+        }),
+        _ => false,
+    };
+    nested || value.span().contains(&pos)
+}
+
+/// 1-based line and column of `span.start` in `text`, and the line with a caret underline.
+fn locate(text: &str, span: Range<usize>) -> (usize, usize, String) {
+    let start = span.start.min(text.len());
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let line_text = text[line_start..line_end].trim_end_matches('\r');
+    let line_no = text[..start].matches('\n').count() + 1;
+    let column = text[line_start..start].chars().count() + 1;
+    let width = text
+        .get(start..span.end.min(line_end))
+        .map_or(1, |s| s.chars().count().max(1));
+    let gutter = " ".repeat(line_no.to_string().len());
+    let snippet = format!(
+        "{gutter} |\n{line_no} | {line_text}\n{gutter} | {}{}",
+        " ".repeat(column - 1),
+        "^".repeat(width)
+    );
+    (line_no, column, snippet)
+}
+
+/// Quotes `s` as a TOML basic string.
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
+
+/// The complete, commented default configuration printed by `provmesh config default`.
+/// It parses to [`Config::default()`].
+pub fn default_toml() -> String {
+    let d = Config::default();
+    format!(
+        r#"# provmesh node configuration.
+#
+# Every key is documented, with its default, in docs/configuration.md. Unknown keys are
+# an error. Durations are written like "10s", "500ms", "1m30s" or "2h".
+
+[node]
+# SPIFFE trust domain of this node (required): lowercase letters, digits, '.', '-' and
+# '_', as in the SPIFFE-ID standard. "{placeholder}" is a placeholder: replace it.
+trust_domain = {trust_domain}
+# Directory for the node's persistent state; created at start if missing. A relative
+# path is resolved against the working directory.
+data_dir = {data_dir}
+
+[log]
+# Log filter in RUST_LOG syntax, e.g. "info" or "info,provmesh_node=debug".
+# The RUST_LOG environment variable overrides it; --log-level overrides both.
+level = {level}
+# "human" (one readable line per event) or "json" (one JSON object per line).
+# --log-format overrides it.
+format = {format}
+
+[metrics]
+# Serve Prometheus metrics at http://<listen>/metrics and a liveness probe at /healthz.
+enabled = {enabled}
+# IP:PORT to listen on. Port 0 picks a free port (see `provmesh run --ready-file`).
+listen = {listen}
+
+[shutdown]
+# After SIGINT or SIGTERM, how long running tasks get to finish before the node stops
+# waiting for them and exits with an error.
+grace_period = {grace}
+"#,
+        placeholder = PLACEHOLDER_TRUST_DOMAIN,
+        trust_domain = toml_string(d.node.trust_domain.as_str()),
+        data_dir = toml_string(&d.node.data_dir.display().to_string()),
+        level = toml_string(d.log.level.as_str()),
+        format = toml_string(d.log.format.as_str()),
+        enabled = d.metrics.enabled,
+        listen = toml_string(&d.metrics.listen.to_string()),
+        grace = toml_string(&format_duration(d.shutdown.grace_period)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invalid(text: &str) -> InvalidConfig {
+        match Config::parse(text) {
+            Err(ConfigError::Invalid(e)) => *e,
+            other => panic!("expected an invalid config, got {other:?}"),
+        }
+    }
+
+    const MINIMAL: &str = "[node]\ntrust_domain = \"org-a.example\"\n";
+
+    #[test]
+    fn placeholder_is_valid() {
+        assert!(TrustDomain::parse(PLACEHOLDER_TRUST_DOMAIN).is_ok());
+    }
+
+    #[test]
+    fn default_toml_parses_to_default() {
+        assert_eq!(Config::parse(&default_toml()).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn minimal_config_takes_defaults() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert_eq!(c.node.trust_domain.to_string(), "org-a.example");
+        assert_eq!(c.metrics, MetricsConfig::default());
+        assert_eq!(c.shutdown, ShutdownConfig::default());
+        assert_eq!(c.log, LogConfig::default());
+        assert_eq!(c.node.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_table() {
+        let e = invalid(&format!(
+            "{MINIMAL}[metrics]\nenabled = true\nlisten_addr = \"x\"\n"
+        ));
+        assert_eq!(e.key.as_deref(), Some("metrics.listen_addr"), "{e}");
+        assert_eq!(e.position.map(|p| p.0), Some(5), "{e}");
+        assert!(e.message.contains("unknown field `listen_addr`"), "{e}");
+        assert!(e.to_string().contains("listen_addr = \"x\""), "{e}");
+    }
+
+    #[test]
+    fn unknown_table_is_named() {
+        let e = invalid(&format!("{MINIMAL}[metricz]\nenabled = true\n"));
+        assert_eq!(e.key.as_deref(), Some("metricz"), "{e}");
+    }
+
+    #[test]
+    fn bad_socket_address_is_named() {
+        let e = invalid(&format!("{MINIMAL}[metrics]\nlisten = \"localhost\"\n"));
+        assert_eq!(e.key.as_deref(), Some("metrics.listen"), "{e}");
+        assert!(e.message.contains("invalid socket address"), "{e}");
+        assert_eq!(e.position, Some((4, 10)), "{e}");
+    }
+
+    #[test]
+    fn bad_trust_domain_is_named() {
+        let e = invalid("[node]\ntrust_domain = \"Org A\"\n");
+        assert_eq!(e.key.as_deref(), Some("node.trust_domain"), "{e}");
+        assert!(e.message.contains("invalid trust domain"), "{e}");
+    }
+
+    #[test]
+    fn missing_trust_domain_is_reported() {
+        let e = invalid("[node]\ndata_dir = \"/var/lib/provmesh\"\n");
+        assert!(e.message.contains("trust_domain"), "{e}");
+        let e = invalid("");
+        assert!(e.message.contains("node"), "{e}");
+    }
+
+    #[test]
+    fn bad_types_and_values_are_named() {
+        let e = invalid(&format!("{MINIMAL}[metrics]\nenabled = \"yes\"\n"));
+        assert_eq!(e.key.as_deref(), Some("metrics.enabled"), "{e}");
+        let e = invalid(&format!("{MINIMAL}[shutdown]\ngrace_period = \"0s\"\n"));
+        assert_eq!(e.key.as_deref(), Some("shutdown.grace_period"), "{e}");
+        assert!(e.message.contains("positive"), "{e}");
+        let e = invalid(&format!(
+            "{MINIMAL}[shutdown]\ngrace_period = \"10 parsecs\"\n"
+        ));
+        assert_eq!(e.key.as_deref(), Some("shutdown.grace_period"), "{e}");
+        let e = invalid(&format!("{MINIMAL}[log]\nformat = \"xml\"\n"));
+        assert_eq!(e.key.as_deref(), Some("log.format"), "{e}");
+        let e = invalid(&format!("{MINIMAL}[log]\nlevel = \"info,[[[\"\n"));
+        assert_eq!(e.key.as_deref(), Some("log.level"), "{e}");
+        let e = invalid("[node]\ntrust_domain = \"a.example\"\ndata_dir = \"\"\n");
+        assert_eq!(e.key.as_deref(), Some("node.data_dir"), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_have_a_position() {
+        let e = invalid("[node\n");
+        assert!(e.position.is_some(), "{e}");
+    }
+
+    #[test]
+    fn durations_round_trip() {
+        for (text, d) in [
+            ("10s", Duration::from_secs(10)),
+            ("500ms", Duration::from_millis(500)),
+            ("1m30s", Duration::from_secs(90)),
+            ("2h", Duration::from_secs(7200)),
+            ("1h1m1s1ms", Duration::from_millis(3_661_001)),
+        ] {
+            assert_eq!(parse_duration(text).unwrap(), d, "{text}");
+            assert_eq!(format_duration(d), text);
+        }
+        for bad in [
+            "",
+            "10",
+            "s",
+            "10x",
+            "-1s",
+            "1.5s",
+            "10 s",
+            "99999999999999999999h",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! # provmesh-node — the provmesh daemon and command-line tool
+//!
+//! This crate drives the sans-IO state machines of `provmesh-protocol` with real
+//! sockets, clocks and storage. It holds no protocol logic of its own: if a rule of the
+//! protocol lives here, the simulator cannot check it.
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | [`cli`] | the `provmesh` command line and its exit codes |
+//! | [`config`] | the TOML configuration: schema, defaults, validation, error locations |
+//! | [`telemetry`] | logs (`tracing`) and Prometheus metrics (registry and `/metrics` server) |
+//! | [`shutdown`] | the shutdown signal, SIGINT/SIGTERM, supervised tasks and the grace period |
+//! | [`run`] | starting a node from a configuration and running it until it is told to stop |
+
+pub mod cli;
+pub mod config;
+pub mod run;
+pub mod shutdown;
+pub mod telemetry;

@@ -1,0 +1,271 @@
+//! Running a node: bind its listeners, start its tasks, report readiness, wait for a
+//! stop request, and shut everything down within the grace period.
+//!
+//! The steps are separate so that tests drive them: [`Listeners::bind`] (a test binds
+//! port 0), [`start`] (spawns the tasks and returns a [`RunningNode`] that knows its
+//! bound addresses), [`RunningNode::run_until`] (any future can be the stop request).
+//! Every capability a later change adds — swarm, store, gRPC — is one more listener
+//! here and one more task spawned in [`start`], observing the same [`Shutdown`].
+
+use std::fmt::Display;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::shutdown::{self, DrainError, Shutdown, ShutdownTrigger, TaskError, Tasks};
+use crate::telemetry::metrics::{self, Metrics};
+
+/// The sockets a node listens on, bound before anything starts.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Listeners {
+    /// The metrics server's listener; `None` when `[metrics] enabled = false`.
+    pub metrics: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds every listener `config` asks for.
+    pub async fn bind(config: &Config) -> Result<Self, RunError> {
+        let metrics = if config.metrics.enabled {
+            Some(bind("metrics", config.metrics.listen).await?)
+        } else {
+            None
+        };
+        Ok(Self { metrics })
+    }
+
+    /// The addresses actually bound (port 0 resolved).
+    pub fn addrs(&self) -> Result<BoundAddrs, RunError> {
+        let metrics = self
+            .metrics
+            .as_ref()
+            .map(|l| local_addr("metrics", l))
+            .transpose()?;
+        Ok(BoundAddrs { metrics })
+    }
+}
+
+async fn bind(listener: &'static str, addr: SocketAddr) -> Result<TcpListener, RunError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| RunError::Bind {
+            listener,
+            addr,
+            source,
+        })
+}
+
+fn local_addr(listener: &'static str, l: &TcpListener) -> Result<SocketAddr, RunError> {
+    l.local_addr()
+        .map_err(|source| RunError::LocalAddr { listener, source })
+}
+
+/// The addresses a running node listens on; the content of the `--ready-file`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct BoundAddrs {
+    /// Where `/metrics` and `/healthz` are served, if enabled.
+    pub metrics: Option<SocketAddr>,
+}
+
+/// A started node: its tasks are running and its listeners accept connections.
+#[derive(Debug)]
+pub struct RunningNode {
+    addrs: BoundAddrs,
+    trigger: ShutdownTrigger,
+    tasks: Tasks,
+    grace: Duration,
+}
+
+/// Creates the data directory, builds the metrics registry and spawns every task.
+/// Must be called inside a tokio runtime.
+pub async fn start(config: &Config, listeners: Listeners) -> Result<RunningNode, RunError> {
+    let addrs = listeners.addrs()?;
+    let data_dir = &config.node.data_dir;
+    tokio::fs::create_dir_all(data_dir)
+        .await
+        .map_err(|source| RunError::DataDir {
+            path: data_dir.clone(),
+            source,
+        })?;
+
+    let (trigger, shutdown) = shutdown::channel();
+    let mut tasks = Tasks::new();
+    let metrics = Metrics::new(Instant::now(), SystemTime::now());
+    // Later components are built here and register into `metrics.component("…")`;
+    // then the registry is frozen and shared with the server.
+    let metrics = Arc::new(metrics);
+
+    if let (Some(listener), Some(addr)) = (listeners.metrics, addrs.metrics) {
+        tasks.spawn(
+            "metrics server",
+            metrics::serve(listener, Arc::clone(&metrics), shutdown.clone()),
+        );
+        tracing::info!(%addr, "metrics endpoint listening");
+    }
+
+    tracing::info!(
+        trust_domain = %config.node.trust_domain,
+        data_dir = %data_dir.display(),
+        version = env!("CARGO_PKG_VERSION"),
+        "node started"
+    );
+    Ok(RunningNode {
+        addrs,
+        trigger,
+        tasks,
+        grace: config.shutdown.grace_period,
+    })
+}
+
+impl RunningNode {
+    /// The addresses the node listens on.
+    pub fn addrs(&self) -> &BoundAddrs {
+        &self.addrs
+    }
+
+    /// A new observer of this node's shutdown signal.
+    pub fn shutdown(&self) -> Shutdown {
+        self.trigger.subscribe()
+    }
+
+    /// Runs until `stop` resolves (its output names the reason in the log) or a task
+    /// ends on its own; then signals shutdown and waits up to the grace period for
+    /// every task to finish.
+    pub async fn run_until<F, R>(mut self, stop: F) -> Result<(), RunError>
+    where
+        F: Future<Output = R>,
+        R: Display,
+    {
+        let mut first_failure = None;
+        tokio::select! {
+            reason = stop => {
+                tracing::info!(%reason, grace_period = ?self.grace, "shutting down");
+            }
+            // With no tasks (everything disabled) the node just waits for `stop`.
+            Some(exit) = self.tasks.next_exit(), if !self.tasks.is_empty() => {
+                let source = match exit.result {
+                    Err(e) => e,
+                    Ok(()) => "stopped unexpectedly".into(),
+                };
+                tracing::error!(task = exit.name, error = %source, "task ended; shutting down");
+                first_failure = Some(RunError::Task { task: exit.name, source });
+            }
+        }
+        self.trigger.trigger();
+        let failed = self.tasks.drain(self.grace).await?;
+        for exit in failed {
+            if let Err(source) = exit.result {
+                tracing::error!(task = exit.name, error = %source, "task failed during shutdown");
+                first_failure.get_or_insert(RunError::Task {
+                    task: exit.name,
+                    source,
+                });
+            }
+        }
+        match first_failure {
+            Some(e) => Err(e),
+            None => {
+                tracing::info!("shutdown complete");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Writes `addrs` (plus the process id) as JSON to `path`, atomically: readers see
+/// either no file or the whole document.
+pub fn write_ready_file(path: &Path, addrs: &BoundAddrs) -> Result<(), RunError> {
+    #[derive(Serialize)]
+    struct Ready<'a> {
+        pid: u32,
+        #[serde(flatten)]
+        addrs: &'a BoundAddrs,
+    }
+    let err = |source| RunError::ReadyFile {
+        path: path.to_owned(),
+        source,
+    };
+    let mut json = serde_json::to_vec_pretty(&Ready {
+        pid: std::process::id(),
+        addrs,
+    })
+    .map_err(|e| err(std::io::Error::other(e)))?;
+    json.push(b'\n');
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, json).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+/// Why a node failed to start or did not shut down cleanly.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// A listener could not be bound.
+    #[error("cannot listen for {listener} on {addr}: {source}")]
+    Bind {
+        /// Which listener.
+        listener: &'static str,
+        /// The configured address.
+        addr: SocketAddr,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The address of a bound listener could not be read.
+    #[error("cannot read the bound address of the {listener} listener: {source}")]
+    LocalAddr {
+        /// Which listener.
+        listener: &'static str,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The data directory could not be created.
+    #[error("cannot create data directory {}: {source}", path.display())]
+    DataDir {
+        /// The configured directory.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The signal handlers could not be installed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(#[source] std::io::Error),
+    /// The ready file could not be written.
+    #[error("cannot write ready file {}: {source}", path.display())]
+    ReadyFile {
+        /// The requested path.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A task failed, or stopped while the node was running.
+    #[error("task `{task}` failed: {source}")]
+    Task {
+        /// The task's name.
+        task: &'static str,
+        /// Why it ended.
+        #[source]
+        source: TaskError,
+    },
+    /// Tasks did not finish within the grace period.
+    #[error(transparent)]
+    Shutdown(#[from] DrainError),
+    /// A second stop signal arrived while the node was shutting down.
+    #[error("{signal} received again during shutdown; stopped without waiting for tasks")]
+    Forced {
+        /// The second signal.
+        signal: shutdown::StopSignal,
+    },
+}
