@@ -7,7 +7,7 @@
 //! Not part of the supported API.
 
 use crate::merkle::{self, Hash, tiles::TilePath};
-use crate::{dsse, intoto, sigstore, slsa};
+use crate::{dsse, intoto, sigstore, slsa, spiffe};
 
 /// A fuzz entry point.
 pub type Target = fn(&[u8]);
@@ -20,7 +20,34 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("intoto", intoto),
     ("bundle", bundle),
     ("trusted_root", trusted_root),
+    ("spiffe_id", spiffe_id),
+    ("spiffe_bundle", spiffe_bundle),
 ];
+
+/// SPIFFE IDs and trust domain names: what parses displays back to itself.
+pub fn spiffe_id(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(id) = spiffe::SpiffeId::parse(&text) {
+        assert_eq!(id.to_string(), text);
+        assert_eq!(spiffe::SpiffeId::parse(&id.to_string()).ok(), Some(id));
+    }
+    if let Ok(domain) = spiffe::TrustDomain::parse(&text) {
+        assert_eq!(domain.as_str(), text);
+    }
+    let _ = spiffe::TrustDomain::from_id_or_name(&text);
+}
+
+/// SPIFFE trust bundle documents: an accepted bundle re-serializes to one that parses
+/// back equal.
+pub fn spiffe_bundle(data: &[u8]) {
+    if let Ok(bundle) = spiffe::TrustBundle::from_json(data) {
+        let again = spiffe::TrustBundle::from_json(&bundle.to_json());
+        assert!(
+            matches!(again, Ok(ref b) if *b == bundle),
+            "bundle does not round-trip"
+        );
+    }
+}
 
 /// DSSE envelopes: an accepted envelope re-serializes to one that parses back equal.
 pub fn dsse(data: &[u8]) {

@@ -2,6 +2,8 @@
 //! points the libFuzzer targets call, so the ordinary stable test run — and CI — checks
 //! every seed and every crash input ever saved, without a fuzzer.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 use provmesh_protocol::fuzz_targets::TARGETS;
 use std::path::Path;
 

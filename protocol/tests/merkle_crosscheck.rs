@@ -2,6 +2,8 @@
 //! independent implementations — `tlog_tiles` (a port of Go's sumdb tlog) and `ct-merkle`
 //! — and property tests: every generated proof verifies, every tampered one fails.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use provmesh_protocol::merkle::tiles::{TileId, TilePath};

@@ -4,6 +4,8 @@
 //! Valid vectors must equal what provmesh generates byte for byte, so changing any byte of
 //! a vector fails a test; the corrupted vectors must all fail verification.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 use provmesh_protocol::merkle::{
     EMPTY_ROOT, Hash, MemoryHashStore, leaf_hash, prove_consistency, prove_inclusion, tree_hash,
     verify_consistency, verify_inclusion,

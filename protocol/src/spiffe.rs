@@ -1,1 +1,0 @@
-//! spiffe (in progress)
