@@ -3,8 +3,9 @@
 //!
 //! `cargo bench -p provmesh-protocol --bench merkle`
 
-// criterion_group! generates an undocumented public function.
-#![allow(missing_docs)]
+// criterion_group! generates an undocumented public function; a benchmark fails loudly
+// on bad fixtures rather than handling them.
+#![allow(missing_docs, clippy::expect_used, clippy::unwrap_used)]
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use provmesh_protocol::merkle::{

@@ -13,28 +13,35 @@ fn every_corpus_input_passes_its_target() {
     let mut replayed = 0;
     for (name, target) in TARGETS {
         let dir = corpora.join(name);
-        let entries = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("fuzz target {name} has no corpus at {}: {e}", dir.display()));
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
+            panic!("fuzz target {name} has no corpus at {}: {e}", dir.display())
+        });
         let mut count = 0;
         for entry in entries {
             let path = entry.unwrap().path();
             let data = std::fs::read(&path).unwrap();
             let outcome = std::panic::catch_unwind(|| target(&data));
-            assert!(outcome.is_ok(), "fuzz target {name} fails on {}", path.display());
+            assert!(
+                outcome.is_ok(),
+                "fuzz target {name} fails on {}",
+                path.display()
+            );
             count += 1;
         }
         assert!(count > 0, "fuzz target {name} has an empty corpus");
         replayed += count;
     }
-    eprintln!("replayed {replayed} corpus inputs over {} targets", TARGETS.len());
+    eprintln!(
+        "replayed {replayed} corpus inputs over {} targets",
+        TARGETS.len()
+    );
 }
 
 #[test]
 fn every_fuzz_target_binary_has_an_entry_point() {
-    let manifest = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/Cargo.toml"),
-    )
-    .unwrap();
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/Cargo.toml"))
+            .unwrap();
     let binaries: Vec<&str> = manifest
         .lines()
         .filter_map(|l| l.strip_prefix("name = \""))
