@@ -1073,11 +1073,11 @@ fn format_vkey(name: &KeyName, key_id: KeyId, signature_type: u8, key: &[u8]) ->
 pub(crate) fn parse_ed25519_skey(
     skey: &str,
     expected_type: u8,
-) -> Result<(KeyName, KeyId, [u8; 32]), KeyParseError> {
+) -> Result<(KeyName, [u8; 32]), KeyParseError> {
     let rest = skey
         .strip_prefix("PRIVATE+KEY+")
         .ok_or(KeyParseError::Malformed)?;
-    let (name, id, key) = split_key_string(rest)?;
+    let (name, stated, key) = split_key_string(rest)?;
     let (&ty, seed) = key.split_first().ok_or(KeyParseError::Empty)?;
     if ty != expected_type {
         return Err(KeyParseError::UnsupportedSignatureType(ty));
@@ -1085,7 +1085,13 @@ pub(crate) fn parse_ed25519_skey(
     let seed: [u8; ED25519_KEY_LEN] = seed
         .try_into()
         .map_err(|_| KeyParseError::InvalidKey { signature_type: ty })?;
-    Ok((name, id, seed))
+    // The stated key ID must be the one the seed's public key gives.
+    let public_key = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
+    let computed = KeyId::compute(&name, ty, public_key.as_bytes());
+    if computed != stated {
+        return Err(KeyParseError::KeyIdMismatch { stated, computed });
+    }
+    Ok((name, seed))
 }
 
 /// Verifies one Ed25519 signature over `parts` concatenated.
@@ -1201,15 +1207,8 @@ impl Ed25519Signer {
 
     /// Parses Go's `PRIVATE+KEY+<name>+<id>+base64(0x01 || seed)` signer key.
     pub fn from_skey(skey: &str) -> Result<Self, KeyParseError> {
-        let (name, stated, seed) = parse_ed25519_skey(skey, SIGNATURE_TYPE_ED25519)?;
-        let signer = Self::from_seed(name, &seed);
-        if signer.key_id != stated {
-            return Err(KeyParseError::KeyIdMismatch {
-                stated,
-                computed: signer.key_id,
-            });
-        }
-        Ok(signer)
+        let (name, seed) = parse_ed25519_skey(skey, SIGNATURE_TYPE_ED25519)?;
+        Ok(Self::from_seed(name, &seed))
     }
 
     /// The matching verifier.
