@@ -18,6 +18,7 @@
 //! | [`slsa`] | SLSA Provenance v1 predicate |
 //! | [`sigstore`] | Sigstore bundle v0.3 and TrustedRoot documents |
 //! | [`spiffe`] | SPIFFE IDs, trust domains and SPIFFE trust bundle documents |
+//! | [`log`] | the domain transparency log: entry kinds, admission, the sequencer state machine |
 //! | [`machine`] | the contract every protocol state machine follows |
 
 pub mod checkpoint;
@@ -26,6 +27,7 @@ pub mod dsse;
 #[doc(hidden)]
 pub mod fuzz_targets;
 pub mod intoto;
+pub mod log;
 pub mod machine;
 pub mod merkle;
 pub mod note;

@@ -1,0 +1,1 @@
+//! Rekor v1 entry kinds (in progress).
