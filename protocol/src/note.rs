@@ -1219,6 +1219,32 @@ impl Ed25519Signer {
             key: self.key.verifying_key(),
         }
     }
+
+    /// The key in Go's `PRIVATE+KEY+<name>+<id>+base64(0x01 || seed)` form, which
+    /// [`Ed25519Signer::from_skey`] reads back. It is the secret: store it like one.
+    pub fn to_skey(&self) -> String {
+        let mut key = Vec::with_capacity(33);
+        key.push(SIGNATURE_TYPE_ED25519);
+        key.extend_from_slice(self.key.as_bytes());
+        format!(
+            "PRIVATE+KEY+{}+{:08x}+{}",
+            self.name.as_str(),
+            u32::from_be_bytes(self.key_id.to_bytes()),
+            BASE64.encode(&key)
+        )
+    }
+
+    /// The 32-byte Ed25519 public key.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.key.verifying_key().to_bytes()
+    }
+
+    /// Signs arbitrary bytes with the same key (RFC 8032 Ed25519, deterministic). A log
+    /// signs its signed entry timestamps this way, as Rekor does with its log key.
+    pub fn sign_bytes(&self, message: &[u8]) -> [u8; 64] {
+        use ed25519_dalek::Signer as _;
+        self.key.sign(message).to_bytes()
+    }
 }
 
 impl fmt::Debug for Ed25519Signer {

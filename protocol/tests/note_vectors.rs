@@ -251,6 +251,7 @@ fn go_peterneumann_signing_reproduces_the_note() {
 
     let note = Note::sign(PETER_TEXT, &[&signer]).unwrap();
     assert_eq!(note.to_bytes(), vector("go-note-peterneumann.note"));
+    assert_eq!(signer.to_skey(), skey.trim(), "the skey form round-trips");
 
     let verifiers = set([v]);
     assert_single_byte_changes_fail(&vector("go-note-peterneumann.note"), &verifiers);

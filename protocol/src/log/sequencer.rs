@@ -440,6 +440,14 @@ impl Sequencer {
         }
     }
 
+    /// Closes the open batch now, whatever its size or age: the driver calls this when it
+    /// stops taking submissions, so that every entry already accepted is answered.
+    pub fn flush(&mut self) {
+        if !self.open.entries.is_empty() && self.halted.is_none() {
+            self.close_batch();
+        }
+    }
+
     fn open_contains(&self, index: u64) -> bool {
         index >= self.frontier.size()
     }
