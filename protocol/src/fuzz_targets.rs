@@ -28,6 +28,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("note", note),
     ("checkpoint", checkpoint),
     ("cosignature", cosignature),
+    ("rekor_entry", rekor_entry),
+    ("signer_cert", signer_cert),
 ];
 
 /// Fixed keys so that verification code runs on fuzzed notes (a fuzzer can copy the key
@@ -211,4 +213,67 @@ pub fn merkle_proofs(data: &[u8]) {
             Ok((*a, *b))
         );
     }
+}
+
+/// Rekor v1 proposed entries and search request bodies: what parses fits the log and
+/// parses again (from its own `to_json`) to the same value.
+pub fn rekor_entry(data: &[u8]) {
+    use crate::log::entry::{
+        MAX_PROPOSED_ENTRY_BYTES, MAX_SEARCH_QUERIES, ProposedEntry, SearchIndexQuery,
+        SearchLogQuery,
+    };
+    if let Ok(entry) = ProposedEntry::from_json(data) {
+        assert!(entry.canonical_body().len() <= crate::log::MAX_ENTRY_BODY_BYTES);
+        let json = entry.to_json();
+        // Re-encoding the PEM canonically can add a few bytes near the size limit.
+        if json.len() <= MAX_PROPOSED_ENTRY_BYTES {
+            assert!(matches!(ProposedEntry::from_json(&json), Ok(ref e) if *e == entry));
+        }
+    }
+    if let Ok(query) = SearchLogQuery::from_json(data) {
+        assert!(query.query_count() <= MAX_SEARCH_QUERIES);
+        assert!(matches!(SearchLogQuery::from_json(&query.to_json()), Ok(ref q) if *q == query));
+    }
+    if let Ok(query) = SearchIndexQuery::from_json(data) {
+        assert_eq!(
+            SearchIndexQuery::from_json(&query.to_json()).ok(),
+            Some(query)
+        );
+    }
+}
+
+/// Code-signing roots and leaf certificates: root bundles parse or fail cleanly, and a
+/// leaf is checked against the real Sigstore public-good Fulcio chain without panicking;
+/// an accepted leaf's signer is valid at the time it was checked.
+pub fn signer_cert(data: &[u8]) {
+    use crate::log::signer_cert::CodeSigningRoots;
+    let _ = CodeSigningRoots::from_pem(data);
+    let _ = CodeSigningRoots::from_der(&[data]);
+    let roots = fulcio_roots();
+    if let Some(roots) = roots {
+        // Mid-2024: inside the validity of the public-good intermediate.
+        let at = 1_720_000_000;
+        if let Ok(signer) = roots.check(data, at) {
+            assert!(signer.is_valid_at(at));
+        }
+    }
+}
+
+/// The public-good Fulcio chain, parsed once.
+fn fulcio_roots() -> Option<&'static crate::log::signer_cert::CodeSigningRoots> {
+    use std::sync::OnceLock;
+    static ROOTS: OnceLock<Option<crate::log::signer_cert::CodeSigningRoots>> = OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let json = include_bytes!("../tests/vectors/sigstore/public-good.trusted_root.json");
+            let (root, _) = sigstore::parse_trusted_root(json, json.len()).ok()?;
+            let ders: Vec<Vec<u8>> = root
+                .certificate_authorities
+                .iter()
+                .filter_map(|ca| ca.cert_chain.as_ref())
+                .flat_map(|chain| chain.certificates.iter().map(|c| c.raw_bytes.clone()))
+                .collect();
+            crate::log::signer_cert::CodeSigningRoots::from_der(&ders).ok()
+        })
+        .as_ref()
 }

@@ -1,1 +1,0 @@
-//! Rekor v1 entry kinds (in progress).
