@@ -42,6 +42,9 @@ pub enum Command {
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Work with a domain transparency log's store.
+    #[command(subcommand)]
+    Log(LogCommand),
     /// Print the version.
     Version,
 }
@@ -57,6 +60,25 @@ pub struct RunArgs {
     /// e.g. {"pid": 42, "metrics": "127.0.0.1:9464"}. Removed again on exit.
     #[arg(long, value_name = "PATH")]
     pub ready_file: Option<PathBuf>,
+    /// After restoring the authority's log from a backup: the newest checkpoint the log
+    /// published before (a signed note file, e.g. fetched from a mirror or witness). The
+    /// log serves reads but refuses to sign until its store contains that tree.
+    #[arg(long, value_name = "FILE")]
+    pub published_checkpoint: Option<PathBuf>,
+}
+
+/// `provmesh log …`.
+#[derive(Debug, Subcommand)]
+#[non_exhaustive]
+pub enum LogCommand {
+    /// Re-verify a whole log store offline: recompute every stored Merkle hash from the
+    /// entries, check the indexes, and check every signed checkpoint against the tree and
+    /// the log key. Exits 0 when the store is sound, 1 otherwise. Stop the node first.
+    Fsck {
+        /// The node's data directory (or its `log/` directory, or the `log.redb` file).
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+    },
 }
 
 /// `provmesh config …`.
@@ -87,9 +109,35 @@ pub fn dispatch(cli: Cli) -> ExitCode {
             print!("{}", config::default_toml());
             ExitCode::SUCCESS
         }
+        Command::Log(LogCommand::Fsck { data }) => cmd_log_fsck(&data),
         Command::Version => {
             println!("provmesh {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
+        }
+    }
+}
+
+fn cmd_log_fsck(data: &Path) -> ExitCode {
+    let store = if data.is_file() {
+        data.to_owned()
+    } else if data.join(crate::log::STORE_FILE).is_file() {
+        data.join(crate::log::STORE_FILE)
+    } else {
+        crate::log::log_dir(data).join(crate::log::STORE_FILE)
+    };
+    if !store.is_file() {
+        eprintln!("error: no log store at {}", store.display());
+        return ExitCode::FAILURE;
+    }
+    let mut progress = std::io::stderr();
+    match crate::log::fsck::fsck(&store, &mut progress) {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }
@@ -150,7 +198,17 @@ fn cmd_run(args: &RunArgs, overrides: &LogOverrides) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(run_node(&config, args.ready_file.as_deref()));
+    let mut options = run::StartOptions::default();
+    if let Some(path) = &args.published_checkpoint {
+        match std::fs::read(path) {
+            Ok(note) => options.published_checkpoint = Some(note),
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "cannot read --published-checkpoint");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let result = runtime.block_on(run_node(&config, options, args.ready_file.as_deref()));
     if let Some(path) = &args.ready_file {
         let _ = std::fs::remove_file(path);
     }
@@ -167,10 +225,14 @@ fn cmd_run(args: &RunArgs, overrides: &LogOverrides) -> ExitCode {
 
 /// Starts the node, waits for SIGINT/SIGTERM, shuts down. A second signal during
 /// shutdown stops waiting for tasks.
-async fn run_node(config: &Config, ready_file: Option<&Path>) -> Result<(), RunError> {
+async fn run_node(
+    config: &Config,
+    options: run::StartOptions,
+    ready_file: Option<&Path>,
+) -> Result<(), RunError> {
     let mut signals = StopSignals::install().map_err(RunError::Signals)?;
     let listeners = Listeners::bind(config).await?;
-    let node = run::start(config, listeners).await?;
+    let node = run::start_with(config, listeners, options).await?;
     if let Some(path) = ready_file {
         run::write_ready_file(path, node.addrs())?;
     }

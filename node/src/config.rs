@@ -37,6 +37,67 @@ pub struct Config {
     /// `[shutdown]`: how the node stops.
     #[serde(default)]
     pub shutdown: ShutdownConfig,
+    /// `[http]`: the node's HTTP API.
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// `[authority]`: the domain services this node runs when it is its domain's authority.
+    #[serde(default)]
+    pub authority: AuthorityConfig,
+}
+
+/// `[http]`: the HTTP API (the domain log's Rekor v1 API and C2SP tiles).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct HttpConfig {
+    /// Whether the HTTP API is served.
+    pub enabled: bool,
+    /// Socket address (`IP:PORT`) it listens on; port 0 picks a free port.
+    #[serde(deserialize_with = "de_socket_addr")]
+    pub listen: SocketAddr,
+    /// The largest request body accepted, in bytes; larger requests get 413.
+    #[serde(deserialize_with = "de_positive")]
+    pub max_request_bytes: usize,
+}
+
+/// `[authority]`: whether this node is its trust domain's authority, and its services.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct AuthorityConfig {
+    /// Whether this node runs its domain's authority services (the transparency log).
+    /// Exactly one node per trust domain should.
+    pub enabled: bool,
+    /// `[authority.log]`: the domain's transparency log.
+    pub log: TransparencyLogConfig,
+}
+
+/// `[authority.log]`: the domain's transparency log.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct TransparencyLogConfig {
+    /// The log's origin: the first line of its checkpoints and the name of its key.
+    /// Defaults to `log.<trust domain>`. Persisted with the log: it never changes.
+    #[serde(deserialize_with = "de_origin")]
+    pub origin: Option<String>,
+    /// PEM file with the code-signing root certificates (and intermediates) whose
+    /// certificates may write to the log. Required when the authority is enabled.
+    #[serde(deserialize_with = "de_optional_path")]
+    pub code_signing_roots: Option<PathBuf>,
+    /// A batch is committed as soon as it holds this many entries.
+    #[serde(deserialize_with = "de_positive")]
+    pub batch_max_entries: usize,
+    /// ... or when its oldest entry has waited this long.
+    #[serde(deserialize_with = "de_duration")]
+    pub batch_max_delay: Duration,
+    /// The most entries that may wait to become durable; more get 429.
+    #[serde(deserialize_with = "de_positive")]
+    pub max_pending_entries: usize,
+    /// Sustained entries per second one signing identity may append; 0 turns quotas off.
+    pub quota_per_second: u32,
+    /// Entries an idle identity may append at once.
+    pub quota_burst: u32,
 }
 
 /// `[node]`: identity and state of this node.
@@ -100,6 +161,12 @@ pub const DEFAULT_METRICS_LISTEN: SocketAddr =
 pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(10);
 /// Default of `log.level`.
 pub const DEFAULT_LOG_LEVEL: &str = "info";
+/// Default of `http.listen`: loopback only.
+pub const DEFAULT_HTTP_LISTEN: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+/// Default of `http.max_request_bytes` (1 MiB): far above any hashedrekord or DSSE entry
+/// of a build attestation, far below what would let one request pin much memory.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1 << 20;
 
 fn default_data_dir() -> PathBuf {
     PathBuf::from(DEFAULT_DATA_DIR)
@@ -114,7 +181,42 @@ impl Default for Config {
             log: LogConfig::default(),
             metrics: MetricsConfig::default(),
             shutdown: ShutdownConfig::default(),
+            http: HttpConfig::default(),
+            authority: AuthorityConfig::default(),
         }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: DEFAULT_HTTP_LISTEN,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+        }
+    }
+}
+
+impl Default for TransparencyLogConfig {
+    fn default() -> Self {
+        Self {
+            origin: None,
+            code_signing_roots: None,
+            batch_max_entries: 256,
+            batch_max_delay: Duration::from_millis(250),
+            max_pending_entries: 16_384,
+            quota_per_second: 50,
+            quota_burst: 500,
+        }
+    }
+}
+
+impl TransparencyLogConfig {
+    /// The origin in effect: the configured one, or `log.<trust domain>`.
+    pub fn origin_for(&self, trust_domain: &TrustDomain) -> String {
+        self.origin
+            .clone()
+            .unwrap_or_else(|| format!("log.{}", trust_domain.as_str()))
     }
 }
 
@@ -284,6 +386,28 @@ fn de_path<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
         return Err(D::Error::custom("empty path"));
     }
     Ok(PathBuf::from(s))
+}
+
+fn de_positive<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let n = u64::deserialize(d)?;
+    if n == 0 {
+        return Err(D::Error::custom("must be at least 1"));
+    }
+    usize::try_from(n).map_err(|_| D::Error::custom(format!("{n} is too large")))
+}
+
+fn de_optional_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    de_path(d).map(Some)
+}
+
+fn de_origin<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = de_string(d, "a log origin string such as \"log.org-a.example\"")?;
+    provmesh_protocol::note::KeyName::new(s.clone()).map_err(|e| {
+        D::Error::custom(format!(
+            "invalid log origin {s:?}: {e} (it is the checkpoint key name: no spaces or '+')"
+        ))
+    })?;
+    Ok(Some(s))
 }
 
 fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -595,6 +719,33 @@ listen = {listen}
 # After SIGINT or SIGTERM, how long running tasks get to finish before the node stops
 # waiting for them and exits with an error.
 grace_period = {grace}
+
+[http]
+# Serve the HTTP API: the domain log's Rekor v1 API and C2SP tlog-tiles (authority only).
+enabled = {http_enabled}
+# IP:PORT to listen on. Port 0 picks a free port (see `provmesh run --ready-file`).
+listen = {http_listen}
+# Largest request body accepted, in bytes (413 beyond).
+max_request_bytes = {max_request_bytes}
+
+[authority]
+# Run this trust domain's authority services (the transparency log). One node per domain.
+enabled = {authority_enabled}
+
+[authority.log]
+# The log's origin (checkpoint key name); default "log.<trust domain>". Never changes.
+# origin = "log.example.org"
+# PEM file of the code-signing roots whose certificates may append (required when enabled).
+# code_signing_roots = "/etc/provmesh/code-signing-roots.pem"
+# A batch is committed when it holds this many entries, or when its oldest entry has
+# waited batch_max_delay, whichever comes first.
+batch_max_entries = {batch_max_entries}
+batch_max_delay = {batch_max_delay}
+# Entries that may wait to become durable; beyond that appends get 429.
+max_pending_entries = {max_pending_entries}
+# Per signing identity: sustained appends per second (0 = no quota) and burst.
+quota_per_second = {quota_per_second}
+quota_burst = {quota_burst}
 "#,
         placeholder = PLACEHOLDER_TRUST_DOMAIN,
         trust_domain = toml_string(d.node.trust_domain.as_str()),
@@ -604,6 +755,15 @@ grace_period = {grace}
         enabled = d.metrics.enabled,
         listen = toml_string(&d.metrics.listen.to_string()),
         grace = toml_string(&format_duration(d.shutdown.grace_period)),
+        http_enabled = d.http.enabled,
+        http_listen = toml_string(&d.http.listen.to_string()),
+        max_request_bytes = d.http.max_request_bytes,
+        authority_enabled = d.authority.enabled,
+        batch_max_entries = d.authority.log.batch_max_entries,
+        batch_max_delay = toml_string(&format_duration(d.authority.log.batch_max_delay)),
+        max_pending_entries = d.authority.log.max_pending_entries,
+        quota_per_second = d.authority.log.quota_per_second,
+        quota_burst = d.authority.log.quota_burst,
     )
 }
 

@@ -10,10 +10,12 @@
 //! | [`config`] | the TOML configuration: schema, defaults, validation, error locations |
 //! | [`telemetry`] | logs (`tracing`) and Prometheus metrics (registry and `/metrics` server) |
 //! | [`shutdown`] | the shutdown signal, SIGINT/SIGTERM, supervised tasks and the grace period |
+//! | [`log`] | the domain transparency log the authority runs: store, sequencer task, HTTP API, fsck |
 //! | [`run`] | starting a node from a configuration and running it until it is told to stop |
 
 pub mod cli;
 pub mod config;
+pub mod log;
 pub mod run;
 pub mod shutdown;
 pub mod telemetry;

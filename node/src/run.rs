@@ -27,6 +27,9 @@ use crate::telemetry::metrics::{self, Metrics};
 pub struct Listeners {
     /// The metrics server's listener; `None` when `[metrics] enabled = false`.
     pub metrics: Option<TcpListener>,
+    /// The HTTP API's listener; `None` when disabled or when there is nothing to serve
+    /// (it carries the authority's log).
+    pub http: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -37,7 +40,12 @@ impl Listeners {
         } else {
             None
         };
-        Ok(Self { metrics })
+        let http = if config.http.enabled && config.authority.enabled {
+            Some(bind("http", config.http.listen).await?)
+        } else {
+            None
+        };
+        Ok(Self { metrics, http })
     }
 
     /// The addresses actually bound (port 0 resolved).
@@ -47,7 +55,12 @@ impl Listeners {
             .as_ref()
             .map(|l| local_addr("metrics", l))
             .transpose()?;
-        Ok(BoundAddrs { metrics })
+        let http = self
+            .http
+            .as_ref()
+            .map(|l| local_addr("http", l))
+            .transpose()?;
+        Ok(BoundAddrs { metrics, http })
     }
 }
 
@@ -72,6 +85,17 @@ fn local_addr(listener: &'static str, l: &TcpListener) -> Result<SocketAddr, Run
 pub struct BoundAddrs {
     /// Where `/metrics` and `/healthz` are served, if enabled.
     pub metrics: Option<SocketAddr>,
+    /// Where the HTTP API (Rekor v1 API and tiles of the domain log) is served, if it is.
+    pub http: Option<SocketAddr>,
+}
+
+/// Start-up inputs that come from the command line rather than the configuration.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct StartOptions {
+    /// The newest checkpoint published for this node's log before a restore (a signed
+    /// note): the log refuses to sign until its store contains that tree.
+    pub published_checkpoint: Option<Vec<u8>>,
 }
 
 /// A started node: its tasks are running and its listeners accept connections.
@@ -86,6 +110,15 @@ pub struct RunningNode {
 /// Creates the data directory, builds the metrics registry and spawns every task.
 /// Must be called inside a tokio runtime.
 pub async fn start(config: &Config, listeners: Listeners) -> Result<RunningNode, RunError> {
+    start_with(config, listeners, StartOptions::default()).await
+}
+
+/// [`start`] with command-line inputs.
+pub async fn start_with(
+    config: &Config,
+    listeners: Listeners,
+    options: StartOptions,
+) -> Result<RunningNode, RunError> {
     let addrs = listeners.addrs()?;
     let data_dir = &config.node.data_dir;
     tokio::fs::create_dir_all(data_dir)
@@ -97,10 +130,35 @@ pub async fn start(config: &Config, listeners: Listeners) -> Result<RunningNode,
 
     let (trigger, shutdown) = shutdown::channel();
     let mut tasks = Tasks::new();
-    let metrics = Metrics::new(Instant::now(), SystemTime::now());
-    // Later components are built here and register into `metrics.component("…")`;
-    // then the registry is frozen and shared with the server.
+    let mut metrics = Metrics::new(Instant::now(), SystemTime::now());
+    // Components are built here and register into `metrics.component("…")`; then the
+    // registry is frozen and shared with the server.
+    let log = if config.authority.enabled {
+        let (handle, task) = crate::log::open(
+            config,
+            options.published_checkpoint,
+            metrics.component("log"),
+            shutdown.clone(),
+        )
+        .map_err(RunError::Log)?;
+        tasks.spawn("transparency log", task);
+        Some(handle)
+    } else {
+        None
+    };
     let metrics = Arc::new(metrics);
+
+    if let (Some(listener), Some(addr), Some(log)) = (listeners.http, addrs.http, log) {
+        let settings = crate::log::http::HttpSettings {
+            max_request_bytes: config.http.max_request_bytes,
+        };
+        let router = crate::log::http::router(log, settings);
+        tasks.spawn(
+            "http server",
+            crate::log::http::serve(listener, router, shutdown.clone()),
+        );
+        tracing::info!(%addr, "http API listening");
+    }
 
     if let (Some(listener), Some(addr)) = (listeners.metrics, addrs.metrics) {
         tasks.spawn(
@@ -238,6 +296,9 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+    /// The transparency log could not start.
+    #[error("cannot start the transparency log: {0}")]
+    Log(#[source] crate::log::OpenError),
     /// The signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(#[source] std::io::Error),

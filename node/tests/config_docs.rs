@@ -44,10 +44,12 @@ fn every_default_key_is_documented() {
     let missing: Vec<_> = all
         .iter()
         .filter(|key| {
-            let documented = if key.contains('.') {
-                docs.contains(&format!("`{key}`"))
-            } else {
+            // A table (top-level or nested) is documented by its `[table]` heading.
+            let is_table = table_at(&table, key).is_some();
+            let documented = if is_table {
                 docs.contains(&format!("`[{key}]`"))
+            } else {
+                docs.contains(&format!("`{key}`"))
             };
             !documented
         })
@@ -63,18 +65,44 @@ fn every_default_value_is_documented_beside_its_key() {
     let docs_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md");
     let docs = std::fs::read_to_string(docs_path).expect("docs/configuration.md exists");
     let table: toml::Table = toml::from_str(&default_toml()).unwrap();
-    for (name, section) in &table {
-        let toml::Value::Table(section) = section else {
-            panic!("top-level key {name} is not a table")
+    let mut all = Vec::new();
+    keys(&table, "", &mut all);
+    for key in all {
+        let Some(value) = value_at(&table, &key) else {
+            continue;
         };
-        for (key, value) in section {
-            let dotted = format!("`{name}.{key}`");
-            let default = format!("`{value}`");
-            assert!(
-                docs.lines()
-                    .any(|line| line.contains(&dotted) && line.contains(&default)),
-                "docs/configuration.md has no line documenting {dotted} with its default {default}"
-            );
+        if matches!(value, toml::Value::Table(_)) {
+            continue;
         }
+        assert!(key.contains('.'), "top-level key {key} is not a table");
+        let dotted = format!("`{key}`");
+        let default = format!("`{value}`");
+        assert!(
+            docs.lines()
+                .any(|line| line.contains(&dotted) && line.contains(&default)),
+            "docs/configuration.md has no line documenting {dotted} with its default {default}"
+        );
+    }
+}
+
+/// The value at a dotted key.
+fn value_at<'t>(table: &'t toml::Table, dotted: &str) -> Option<&'t toml::Value> {
+    let (head, rest) = match dotted.split_once('.') {
+        Some((head, rest)) => (head, Some(rest)),
+        None => (dotted, None),
+    };
+    let value = table.get(head)?;
+    match (rest, value) {
+        (None, value) => Some(value),
+        (Some(rest), toml::Value::Table(inner)) => value_at(inner, rest),
+        (Some(_), _) => None,
+    }
+}
+
+/// The table at a dotted key, if the key names a table.
+fn table_at<'t>(table: &'t toml::Table, dotted: &str) -> Option<&'t toml::Table> {
+    match value_at(table, dotted)? {
+        toml::Value::Table(inner) => Some(inner),
+        _ => None,
     }
 }
