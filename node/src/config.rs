@@ -40,6 +40,9 @@ pub struct Config {
     /// `[http]`: the node's HTTP API.
     #[serde(default)]
     pub http: HttpConfig,
+    /// `[grpc]`: the node's gRPC API.
+    #[serde(default)]
+    pub grpc: GrpcConfig,
     /// `[authority]`: the domain services this node runs when it is its domain's authority.
     #[serde(default)]
     pub authority: AuthorityConfig,
@@ -58,6 +61,19 @@ pub struct HttpConfig {
     /// The largest request body accepted, in bytes; larger requests get 413.
     #[serde(deserialize_with = "de_positive")]
     pub max_request_bytes: usize,
+}
+
+/// `[grpc]`: the gRPC API (`provmesh.v1`; the authority's `LogService`), with
+/// `grpc.health.v1` and server reflection.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct GrpcConfig {
+    /// Whether the gRPC API is served.
+    pub enabled: bool,
+    /// Socket address (`IP:PORT`) it listens on; port 0 picks a free port.
+    #[serde(deserialize_with = "de_socket_addr")]
+    pub listen: SocketAddr,
 }
 
 /// `[authority]`: whether this node is its trust domain's authority, and its services.
@@ -162,8 +178,9 @@ pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(10);
 /// Default of `log.level`.
 pub const DEFAULT_LOG_LEVEL: &str = "info";
 /// Default of `http.listen`: loopback only.
-pub const DEFAULT_HTTP_LISTEN: SocketAddr =
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+pub const DEFAULT_HTTP_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+/// Default of `grpc.listen`: loopback only.
+pub const DEFAULT_GRPC_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9090);
 /// Default of `http.max_request_bytes` (1 MiB): far above any hashedrekord or DSSE entry
 /// of a build attestation, far below what would let one request pin much memory.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1 << 20;
@@ -182,6 +199,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             shutdown: ShutdownConfig::default(),
             http: HttpConfig::default(),
+            grpc: GrpcConfig::default(),
             authority: AuthorityConfig::default(),
         }
     }
@@ -193,6 +211,15 @@ impl Default for HttpConfig {
             enabled: true,
             listen: DEFAULT_HTTP_LISTEN,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+        }
+    }
+}
+
+impl Default for GrpcConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: DEFAULT_GRPC_LISTEN,
         }
     }
 }
@@ -728,6 +755,13 @@ listen = {http_listen}
 # Largest request body accepted, in bytes (413 beyond).
 max_request_bytes = {max_request_bytes}
 
+[grpc]
+# Serve the gRPC API (provmesh.v1: the domain log's LogService on the authority), with
+# grpc.health.v1 and server reflection. Messages are limited to http.max_request_bytes.
+enabled = {grpc_enabled}
+# IP:PORT to listen on. Port 0 picks a free port (see `provmesh run --ready-file`).
+listen = {grpc_listen}
+
 [authority]
 # Run this trust domain's authority services (the transparency log). One node per domain.
 enabled = {authority_enabled}
@@ -758,6 +792,8 @@ quota_burst = {quota_burst}
         http_enabled = d.http.enabled,
         http_listen = toml_string(&d.http.listen.to_string()),
         max_request_bytes = d.http.max_request_bytes,
+        grpc_enabled = d.grpc.enabled,
+        grpc_listen = toml_string(&d.grpc.listen.to_string()),
         authority_enabled = d.authority.enabled,
         batch_max_entries = d.authority.log.batch_max_entries,
         batch_max_delay = toml_string(&format_duration(d.authority.log.batch_max_delay)),

@@ -11,10 +11,12 @@
 //! | [`telemetry`] | logs (`tracing`) and Prometheus metrics (registry and `/metrics` server) |
 //! | [`shutdown`] | the shutdown signal, SIGINT/SIGTERM, supervised tasks and the grace period |
 //! | [`log`] | the domain transparency log the authority runs: store, sequencer task, HTTP API, fsck |
+//! | [`grpc`] | the gRPC API: `provmesh.v1` services, health checking and reflection |
 //! | [`run`] | starting a node from a configuration and running it until it is told to stop |
 
 pub mod cli;
 pub mod config;
+pub mod grpc;
 pub mod log;
 pub mod run;
 pub mod shutdown;

@@ -30,6 +30,8 @@ pub struct Listeners {
     /// The HTTP API's listener; `None` when disabled or when there is nothing to serve
     /// (it carries the authority's log).
     pub http: Option<TcpListener>,
+    /// The gRPC API's listener; `None` when disabled or when there is nothing to serve.
+    pub grpc: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -45,7 +47,16 @@ impl Listeners {
         } else {
             None
         };
-        Ok(Self { metrics, http })
+        let grpc = if config.grpc.enabled && config.authority.enabled {
+            Some(bind("grpc", config.grpc.listen).await?)
+        } else {
+            None
+        };
+        Ok(Self {
+            metrics,
+            http,
+            grpc,
+        })
     }
 
     /// The addresses actually bound (port 0 resolved).
@@ -60,7 +71,16 @@ impl Listeners {
             .as_ref()
             .map(|l| local_addr("http", l))
             .transpose()?;
-        Ok(BoundAddrs { metrics, http })
+        let grpc = self
+            .grpc
+            .as_ref()
+            .map(|l| local_addr("grpc", l))
+            .transpose()?;
+        Ok(BoundAddrs {
+            metrics,
+            http,
+            grpc,
+        })
     }
 }
 
@@ -87,6 +107,8 @@ pub struct BoundAddrs {
     pub metrics: Option<SocketAddr>,
     /// Where the HTTP API (Rekor v1 API and tiles of the domain log) is served, if it is.
     pub http: Option<SocketAddr>,
+    /// Where the gRPC API is served, if it is.
+    pub grpc: Option<SocketAddr>,
 }
 
 /// Start-up inputs that come from the command line rather than the configuration.
@@ -148,6 +170,16 @@ pub async fn start_with(
     };
     let metrics = Arc::new(metrics);
 
+    if let (Some(listener), Some(addr), Some(log)) = (listeners.grpc, addrs.grpc, log.clone()) {
+        let routes = crate::grpc::log_routes(log, config.http.max_request_bytes)
+            .await
+            .map_err(RunError::Grpc)?;
+        tasks.spawn(
+            "grpc server",
+            crate::grpc::serve(listener, routes, shutdown.clone()),
+        );
+        tracing::info!(%addr, "grpc API listening");
+    }
     if let (Some(listener), Some(addr), Some(log)) = (listeners.http, addrs.http, log) {
         let settings = crate::log::http::HttpSettings {
             max_request_bytes: config.http.max_request_bytes,
@@ -299,6 +331,9 @@ pub enum RunError {
     /// The transparency log could not start.
     #[error("cannot start the transparency log: {0}")]
     Log(#[source] crate::log::OpenError),
+    /// The gRPC services could not be built.
+    #[error("cannot build the gRPC services: {0}")]
+    Grpc(#[source] crate::grpc::RoutesError),
     /// The signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(#[source] std::io::Error),

@@ -19,6 +19,7 @@
 //! | [`sigstore`] | Sigstore bundle v0.3 and TrustedRoot documents |
 //! | [`spiffe`] | SPIFFE IDs, trust domains and SPIFFE trust bundle documents |
 //! | [`log`] | the domain transparency log: entry kinds, admission, the sequencer state machine |
+//! | [`proto`] | `provmesh.v1` protobuf messages (generated from `protocol/proto/`) |
 //! | [`machine`] | the contract every protocol state machine follows |
 
 pub mod checkpoint;
@@ -31,6 +32,7 @@ pub mod log;
 pub mod machine;
 pub mod merkle;
 pub mod note;
+pub mod proto;
 pub mod sigstore;
 pub mod slsa;
 pub mod spiffe;

@@ -1,0 +1,835 @@
+//! The log's gRPC API (`grpc::log_routes`, `provmesh.v1.LogService`) end to end: a real
+//! log on a temporary redb store, served on a loopback port and driven with the
+//! generated tonic client, as another node or a tool would.
+//!
+//! What the API serves is checked against values computed here from first principles
+//! (leaf hashes and key IDs with `sha2`, signed entry timestamps with `ed25519-dalek` over
+//! the RFC 8785 payload written out here), checkpoints with `signed_note` and
+//! `tlog_tiles`, and proofs with `provmesh_protocol::merkle`'s verifiers cross-checked
+//! by `tlog_tiles`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
+use prometheus_client::registry::Registry;
+use provmesh_node::grpc::log::RETRY_AFTER_MS;
+use provmesh_node::grpc::v1::log_service_client::LogServiceClient;
+use provmesh_node::grpc::v1::{
+    Checkpoint, ConsistencyProof, CreateEntryRequest, CreateEntryResponse, GetCheckpointRequest,
+    GetConsistencyProofRequest, GetEntryRequest, LogEntry, SearchIndexRequest, SearchIndexResponse,
+    get_entry_request,
+};
+use provmesh_node::grpc::{self};
+use provmesh_node::log::service::{self, LogHandle, LogSettings, LogTaskError};
+use provmesh_node::log::store::RedbLogStore;
+use provmesh_node::shutdown::{self, ShutdownTrigger};
+use provmesh_protocol::checkpoint::Checkpoint as OurCheckpoint;
+use provmesh_protocol::log::quota::QuotaConfig;
+use provmesh_protocol::log::sequencer::SequencerConfig;
+use provmesh_protocol::log::signer_cert::CodeSigningRoots;
+use provmesh_protocol::merkle::{verify_consistency, verify_inclusion};
+use provmesh_protocol::note::{Ed25519Signer, KeyName};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType,
+};
+use sha2::{Digest as _, Sha256};
+use tokio::task::JoinHandle;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+const ORIGIN: &str = "log.org-a.example";
+const SPIFFE_ID: &str = "spiffe://org-a.example/build";
+/// Every wait in these tests ends by then, or the test fails.
+const DEADLINE: Duration = Duration::from_secs(20);
+/// The request limit of the test servers: small, so that the limit is cheap to test.
+const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+// ---------------------------------------------------------------------------------------
+// Certificates and entries
+
+/// A code-signing CA.
+struct Ca {
+    params: CertificateParams,
+    key: KeyPair,
+    der: Vec<u8>,
+}
+
+fn unix_now() -> i64 {
+    i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
+}
+
+/// Sets a certificate's validity to `[from, to]`, in Unix seconds.
+fn set_validity(params: &mut CertificateParams, from: i64, to: i64) {
+    let epoch = rcgen::date_time_ymd(1970, 1, 1);
+    params.not_before = epoch + Duration::from_secs(u64::try_from(from).unwrap());
+    params.not_after = epoch + Duration::from_secs(u64::try_from(to).unwrap());
+}
+
+fn ca(common_name: &str) -> Ca {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "provmesh test");
+    dn.push(DnType::CommonName, common_name);
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    set_validity(&mut params, unix_now() - 86_400, unix_now() + 86_400);
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+    let der = params.self_signed(&key).unwrap().der().to_vec();
+    Ca { params, key, der }
+}
+
+/// A Fulcio-profile code-signing leaf (one SPIFFE ID URI SAN, digitalSignature,
+/// codeSigning) and its P-256 key.
+struct Leaf {
+    pem: String,
+    key: EcdsaKeyPair,
+}
+
+fn leaf(issuer: &Ca) -> Leaf {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = DistinguishedName::new();
+    params.subject_alt_names = vec![SanType::URI(SPIFFE_ID.try_into().unwrap())];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
+    params.use_authority_key_identifier_extension = true;
+    set_validity(&mut params, unix_now() - 60, unix_now() + 600);
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+    let cert = params
+        .signed_by(&key, &Issuer::from_params(&issuer.params, &issuer.key))
+        .unwrap();
+    let key =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &key.serialize_der()).unwrap();
+    Leaf {
+        pem: cert.pem(),
+        key,
+    }
+}
+
+/// A proposed `hashedrekord` entry (the Rekor v1 REST body) for `artifact`, with
+/// `signer`'s signature over `signed` (normally the artifact itself). ECDSA signatures
+/// are randomized, so two calls give two distinct entries for the same artifact.
+fn hashedrekord_signed(signer: &Leaf, artifact: &[u8], signed: &[u8]) -> Vec<u8> {
+    let digest = hex::encode(Sha256::digest(artifact));
+    let signature = signer.key.sign(&SystemRandom::new(), signed).unwrap();
+    serde_json::json!({
+        "apiVersion": "0.0.1",
+        "kind": "hashedrekord",
+        "spec": {
+            "data": {"hash": {"algorithm": "sha256", "value": digest}},
+            "signature": {
+                "content": STANDARD.encode(signature.as_ref()),
+                "publicKey": {"content": STANDARD.encode(&signer.pem)},
+            },
+        },
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn hashedrekord(signer: &Leaf, artifact: &[u8]) -> Vec<u8> {
+    hashedrekord_signed(signer, artifact, artifact)
+}
+
+// ---------------------------------------------------------------------------------------
+// A running log
+
+struct TestLog {
+    _dir: tempfile::TempDir,
+    handle: LogHandle,
+    client: LogServiceClient<Channel>,
+    channel: Channel,
+    /// Stops the gRPC server.
+    server_trigger: ShutdownTrigger,
+    server: JoinHandle<Result<(), tonic::transport::Error>>,
+    /// Stops the log task, on its own: a log that stopped behind a running server is how
+    /// the node looks while it shuts down.
+    log_trigger: ShutdownTrigger,
+    task: Option<JoinHandle<Result<(), LogTaskError>>>,
+    roots_ca: Ca,
+    public_key: [u8; 32],
+}
+
+fn fast_settings() -> LogSettings {
+    LogSettings {
+        sequencer: SequencerConfig {
+            max_batch_delay: Duration::from_millis(5),
+            ..SequencerConfig::default()
+        },
+        quota: QuotaConfig {
+            per_second: 100_000,
+            burst: 100_000,
+            ..QuotaConfig::default()
+        },
+        ..LogSettings::default()
+    }
+}
+
+impl TestLog {
+    async fn start() -> TestLog {
+        TestLog::start_with(fast_settings(), None).await
+    }
+
+    async fn start_with(settings: LogSettings, published: Option<Vec<u8>>) -> TestLog {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(RedbLogStore::open(dir.path().join("log.redb")).unwrap());
+        let signer = Ed25519Signer::from_seed(KeyName::new(ORIGIN).unwrap(), &[7; 32]);
+        let roots_ca = ca("provmesh test code signing");
+        let roots = CodeSigningRoots::from_der(&[roots_ca.der.as_slice()]).unwrap();
+        let (log_trigger, log_shutdown) = shutdown::channel();
+        let (handle, task) = service::start(
+            settings,
+            store,
+            signer.clone(),
+            roots,
+            published,
+            &mut Registry::default(),
+            log_shutdown,
+        )
+        .unwrap();
+        let task = tokio::spawn(task);
+        let routes = grpc::log_routes(handle.clone(), MAX_MESSAGE_BYTES)
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (server_trigger, server_shutdown) = shutdown::channel();
+        let server = tokio::spawn(grpc::serve(listener, routes, server_shutdown));
+        let channel = within(
+            Endpoint::from_shared(format!("http://{address}"))
+                .unwrap()
+                .connect(),
+        )
+        .await
+        .unwrap();
+        TestLog {
+            _dir: dir,
+            handle,
+            client: LogServiceClient::new(channel.clone()),
+            channel,
+            server_trigger,
+            server,
+            log_trigger,
+            task: Some(task),
+            roots_ca,
+            public_key: signer.public_key(),
+        }
+    }
+
+    async fn create(&self, proposed: Vec<u8>) -> Result<CreateEntryResponse, Status> {
+        let request = CreateEntryRequest {
+            proposed_entry_json: proposed,
+        };
+        within(self.client.clone().create_entry(request))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    async fn created(&self, proposed: Vec<u8>) -> LogEntry {
+        let response = self.create(proposed).await.unwrap();
+        assert!(response.created);
+        response.entry.unwrap()
+    }
+
+    async fn get(&self, key: get_entry_request::Key) -> Result<LogEntry, Status> {
+        let request = GetEntryRequest { key: Some(key) };
+        within(self.client.clone().get_entry(request))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    async fn checkpoint(&self) -> Result<Checkpoint, Status> {
+        within(self.client.clone().get_checkpoint(GetCheckpointRequest {}))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    async fn consistency(&self, first: u64, last: Option<u64>) -> Result<ConsistencyProof, Status> {
+        let request = GetConsistencyProofRequest {
+            first_size: first,
+            last_size: last,
+        };
+        within(self.client.clone().get_consistency_proof(request))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    async fn search(&self, sha256: Vec<u8>, limit: u32) -> Result<SearchIndexResponse, Status> {
+        let request = SearchIndexRequest { sha256, limit };
+        within(self.client.clone().search_index(request))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// Stops the log task alone, leaving the server up.
+    async fn stop_log(&mut self) {
+        self.log_trigger.trigger();
+        let task = self.task.take().unwrap();
+        within(task).await.unwrap().unwrap();
+    }
+
+    /// Stops the server and the log the way the node does, checking both end cleanly.
+    async fn stop(mut self) {
+        self.server_trigger.trigger();
+        within(self.server).await.unwrap().unwrap();
+        if let Some(task) = self.task.take() {
+            self.log_trigger.trigger();
+            within(task).await.unwrap().unwrap();
+        }
+    }
+}
+
+/// `future`, or a failed test after [`DEADLINE`].
+async fn within<F: Future>(future: F) -> F::Output {
+    tokio::time::timeout(DEADLINE, future)
+        .await
+        .expect("answered in time")
+}
+
+/// Checks a refusal: its code, and a message that says what is wrong.
+fn expect_code<T: std::fmt::Debug>(result: Result<T, Status>, code: Code, needle: &str) -> Status {
+    let status = result.expect_err("the call is refused");
+    assert_eq!(status.code(), code, "{status:?}");
+    assert!(
+        status.message().contains(needle),
+        "message {:?} should mention {needle:?}",
+        status.message()
+    );
+    status
+}
+
+// ---------------------------------------------------------------------------------------
+// Independent verification
+
+fn hash(bytes: &[u8]) -> [u8; 32] {
+    bytes.try_into().expect("a 32-byte hash")
+}
+
+/// RFC 9162 §2.1.1: a leaf hash is SHA-256(0x00 ‖ entry).
+fn leaf_hash(body: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update([0x00]);
+    hasher.update(body);
+    hasher.finalize().into()
+}
+
+/// The log's key ID: SHA-256(origin ‖ 0x0A ‖ 0x01 ‖ Ed25519 public key).
+fn key_id(public_key: &[u8; 32]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(ORIGIN.as_bytes());
+    hasher.update([0x0a, 0x01]);
+    hasher.update(public_key);
+    hasher.finalize().into()
+}
+
+/// Verifies a signed checkpoint note with `signed_note` and parses its body with
+/// `tlog_tiles`.
+fn verify_note(note: &[u8], public_key: &[u8; 32]) -> tlog_tiles::Checkpoint {
+    let mut key = vec![0x01];
+    key.extend_from_slice(public_key);
+    let vkey = format!(
+        "{ORIGIN}+{:08x}+{}",
+        signed_note::key_id(ORIGIN, &key),
+        STANDARD.encode(&key)
+    );
+    let verifier = signed_note::StandardVerifier::new(&vkey).unwrap();
+    let known = signed_note::VerifierList::new(vec![Box::new(verifier)]);
+    let parsed = signed_note::Note::from_bytes(note).unwrap();
+    let (verified, unverified) = parsed.verify(&known).unwrap();
+    assert_eq!(verified.len(), 1);
+    assert!(unverified.is_empty());
+    let checkpoint = tlog_tiles::Checkpoint::from_bytes(parsed.text()).unwrap();
+    assert_eq!(checkpoint.origin(), ORIGIN);
+    checkpoint
+}
+
+/// Checks a `Checkpoint` message: a note the log signed, whose parsed fields are the
+/// note's.
+fn verify_checkpoint(checkpoint: &Checkpoint, public_key: &[u8; 32]) {
+    let note = verify_note(&checkpoint.signed_note, public_key);
+    assert_eq!(checkpoint.origin, ORIGIN);
+    assert_eq!(checkpoint.size, note.size());
+    assert_eq!(checkpoint.root_hash, note.hash().0);
+    assert_eq!(checkpoint.log_id, key_id(public_key));
+    // The key hint on the note's signature line is the key ID's first four bytes.
+    let mut key = vec![0x01];
+    key.extend_from_slice(public_key);
+    assert_eq!(
+        checkpoint.log_id[..4],
+        signed_note::key_id(ORIGIN, &key).to_be_bytes()
+    );
+}
+
+/// Checks everything a client verifies offline about an entry: UUID, log ID, signed
+/// entry timestamp, inclusion proof and the checkpoint it leads to.
+fn verify_entry(entry: &LogEntry, public_key: &[u8; 32]) {
+    assert_eq!(entry.uuid, leaf_hash(&entry.canonical_body));
+    assert_eq!(entry.log_id, key_id(public_key));
+    assert!((unix_now() - entry.integrated_time).abs() < 60);
+
+    // openapi.yaml: "To verify the signedEntryTimestamp: 1. Remove the Verification
+    // object from the JSON Document 2. Canonicalize the remaining JSON document by
+    // following RFC 8785 rules 3. Verify ..." — keys sorted, no whitespace.
+    let payload = format!(
+        r#"{{"body":"{}","integratedTime":{},"logID":"{}","logIndex":{}}}"#,
+        STANDARD.encode(&entry.canonical_body),
+        entry.integrated_time,
+        hex::encode(&entry.log_id),
+        entry.log_index,
+    );
+    VerifyingKey::from_bytes(public_key)
+        .unwrap()
+        .verify(
+            payload.as_bytes(),
+            &Signature::from_slice(&entry.signed_entry_timestamp).unwrap(),
+        )
+        .expect("the SET verifies");
+
+    let proof = entry.inclusion_proof.as_ref().expect("an inclusion proof");
+    assert_eq!(proof.log_index, entry.log_index);
+    let hashes: Vec<[u8; 32]> = proof.hashes.iter().map(|h| hash(h)).collect();
+    let root = hash(&proof.root_hash);
+    verify_inclusion(
+        entry.log_index,
+        proof.tree_size,
+        &hash(&entry.uuid),
+        &hashes,
+        &root,
+    )
+    .expect("the inclusion proof verifies");
+    let tlog_hashes: Vec<tlog_tiles::Hash> = hashes.iter().map(|h| tlog_tiles::Hash(*h)).collect();
+    tlog_tiles::check_record(
+        &tlog_hashes,
+        proof.tree_size,
+        tlog_tiles::Hash(root),
+        entry.log_index,
+        tlog_tiles::Hash(hash(&entry.uuid)),
+    )
+    .expect("tlog_tiles agrees");
+    let note = verify_note(&proof.checkpoint, public_key);
+    assert_eq!(note.size(), proof.tree_size);
+    assert_eq!(note.hash().0, root);
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_read_prove_and_search() {
+    let log = TestLog::start().await;
+    let key = log.public_key;
+    let signer = leaf(&log.roots_ca);
+
+    // A new log publishes the empty tree (once it is durable).
+    within(log.handle.wait_for_size(0)).await;
+    let empty = log.checkpoint().await.unwrap();
+    verify_checkpoint(&empty, &key);
+    assert_eq!(empty.size, 0);
+
+    // Create: each append waits for its own checkpoint, so sizes go 1, 2, 3.
+    let proposed_a = hashedrekord(&signer, b"artifact a");
+    let a = log.created(proposed_a.clone()).await;
+    verify_entry(&a, &key);
+    assert_eq!(a.log_index, 0);
+    assert_eq!(a.inclusion_proof.as_ref().unwrap().tree_size, 1);
+    let body: serde_json::Value = serde_json::from_slice(&a.canonical_body).unwrap();
+    assert_eq!(body["kind"], "hashedrekord");
+    assert_eq!(
+        body["spec"]["data"]["hash"]["value"],
+        hex::encode(Sha256::digest(b"artifact a"))
+    );
+
+    // The same proposed entry again: not an error, the existing entry.
+    let again = log.create(proposed_a).await.unwrap();
+    assert!(!again.created);
+    let again = again.entry.unwrap();
+    verify_entry(&again, &key);
+    assert_eq!(again.log_index, a.log_index);
+    assert_eq!(again.uuid, a.uuid);
+    assert_eq!(again.canonical_body, a.canonical_body);
+    assert_eq!(again.integrated_time, a.integrated_time);
+
+    let b = log.created(hashedrekord(&signer, b"artifact b")).await;
+    verify_entry(&b, &key);
+    assert_eq!(b.log_index, 1);
+    let root_2 = b.inclusion_proof.as_ref().unwrap().root_hash.clone();
+    // Same artifact as `a`, another signature: another entry, found by the same digest.
+    let c = log.created(hashedrekord(&signer, b"artifact a")).await;
+    verify_entry(&c, &key);
+    assert_eq!(c.log_index, 2);
+    assert_ne!(c.uuid, a.uuid);
+
+    // Read back by index and by UUID, proven against the newest checkpoint.
+    let by_index = log.get(get_entry_request::Key::LogIndex(1)).await.unwrap();
+    verify_entry(&by_index, &key);
+    assert_eq!(by_index.uuid, b.uuid);
+    assert_eq!(by_index.canonical_body, b.canonical_body);
+    assert_eq!(by_index.inclusion_proof.as_ref().unwrap().tree_size, 3);
+    let by_uuid = log
+        .get(get_entry_request::Key::Uuid(a.uuid.clone()))
+        .await
+        .unwrap();
+    verify_entry(&by_uuid, &key);
+    assert_eq!(by_uuid.log_index, 0);
+    assert_eq!(by_uuid.canonical_body, a.canonical_body);
+    assert_eq!(by_uuid.integrated_time, a.integrated_time);
+    assert_eq!(by_uuid.signed_entry_timestamp, a.signed_entry_timestamp);
+
+    // The checkpoint.
+    let checkpoint = log.checkpoint().await.unwrap();
+    verify_checkpoint(&checkpoint, &key);
+    assert_eq!(checkpoint.size, 3);
+    let root_1 = a.inclusion_proof.as_ref().unwrap().root_hash.clone();
+    let root_3 = checkpoint.root_hash.clone();
+
+    // Consistency, up to the newest checkpoint (last_size absent).
+    let proof = log.consistency(1, None).await.unwrap();
+    assert_eq!((proof.first_size, proof.last_size), (1, 3));
+    assert_eq!(proof.root_hash, root_3);
+    let newest = proof.checkpoint.as_ref().unwrap();
+    verify_checkpoint(newest, &key);
+    assert_eq!(newest.size, 3);
+    let hashes: Vec<[u8; 32]> = proof.hashes.iter().map(|h| hash(h)).collect();
+    assert!(!hashes.is_empty());
+    verify_consistency(1, 3, &hashes, &hash(&root_1), &hash(&root_3)).expect("1 → 3 is consistent");
+    // ... and not with another old root.
+    assert!(verify_consistency(1, 3, &hashes, &hash(&root_2), &hash(&root_3)).is_err());
+    // Between two older sizes: the root at the last size comes with it.
+    let proof = log.consistency(2, Some(2)).await.unwrap();
+    assert!(proof.hashes.is_empty());
+    assert_eq!(proof.root_hash, root_2);
+    let proof = log.consistency(1, Some(2)).await.unwrap();
+    assert_eq!(proof.root_hash, root_2);
+    let hashes: Vec<[u8; 32]> = proof.hashes.iter().map(|h| hash(h)).collect();
+    verify_consistency(1, 2, &hashes, &hash(&root_1), &hash(&root_2)).expect("1 → 2 is consistent");
+    // From the empty tree: an empty proof.
+    let proof = log.consistency(0, None).await.unwrap();
+    assert!(proof.hashes.is_empty());
+    assert_eq!(proof.root_hash, root_3);
+
+    // Search by artifact digest: oldest first, limited, and says when it cut.
+    let digest_a = Sha256::digest(b"artifact a").to_vec();
+    let found = log.search(digest_a.clone(), 0).await.unwrap();
+    assert_eq!(found.uuids, vec![a.uuid.clone(), c.uuid.clone()]);
+    assert!(!found.truncated);
+    let found = log.search(digest_a.clone(), 1).await.unwrap();
+    assert_eq!(found.uuids, vec![a.uuid.clone()]);
+    assert!(found.truncated);
+    let found = log.search(digest_a, 2).await.unwrap();
+    assert_eq!(found.uuids.len(), 2);
+    assert!(!found.truncated);
+    let found = log
+        .search(Sha256::digest(b"artifact b").to_vec(), 10)
+        .await
+        .unwrap();
+    assert_eq!(found.uuids, vec![b.uuid.clone()]);
+    let nothing = log
+        .search(Sha256::digest(b"never logged").to_vec(), 10)
+        .await
+        .unwrap();
+    assert!(nothing.uuids.is_empty());
+    assert!(!nothing.truncated);
+
+    log.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_have_the_documented_codes() {
+    let mut log = TestLog::start().await;
+    let signer = leaf(&log.roots_ca);
+    let logged = log.created(hashedrekord(&signer, b"logged")).await;
+
+    // Malformed proposed entries.
+    expect_code(
+        log.create(b"{not json".to_vec()).await,
+        Code::InvalidArgument,
+        "not valid JSON",
+    );
+    expect_code(
+        log.create(br#"{"apiVersion":"0.0.1","kind":"rekord","spec":{}}"#.to_vec())
+            .await,
+        Code::InvalidArgument,
+        "rekord",
+    );
+    // Well formed, refused: a certificate from a CA the domain does not trust, and a
+    // signature over other bytes than the artifact.
+    let stranger = leaf(&ca("another CA"));
+    expect_code(
+        log.create(hashedrekord(&stranger, b"artifact")).await,
+        Code::PermissionDenied,
+        "certificate",
+    );
+    expect_code(
+        log.create(hashedrekord_signed(&signer, b"artifact", b"other bytes"))
+            .await,
+        Code::PermissionDenied,
+        "signature",
+    );
+    // A request over the message limit is refused before the log sees it.
+    let mut huge = hashedrekord(&signer, b"huge");
+    huge.resize(MAX_MESSAGE_BYTES + 1024, b' ');
+    expect_code(log.create(huge).await, Code::OutOfRange, "too large");
+    // One of exactly the limit is accepted: the limit is on the proposed entry, as over
+    // HTTP, not on the few bytes of protobuf framing around it. (Trailing spaces leave
+    // the JSON valid.)
+    let mut padded = hashedrekord(&signer, b"padded");
+    padded.resize(MAX_MESSAGE_BYTES, b' ');
+    let padded = log.create(padded).await.unwrap();
+    assert!(padded.created);
+
+    // Entries that are not there, and keys that cannot name one.
+    expect_code(
+        log.get(get_entry_request::Key::LogIndex(99)).await,
+        Code::NotFound,
+        "99",
+    );
+    expect_code(
+        log.get(get_entry_request::Key::Uuid(vec![0x55; 32])).await,
+        Code::NotFound,
+        &"55".repeat(32),
+    );
+    expect_code(
+        log.get(get_entry_request::Key::Uuid(logged.uuid[..31].to_vec()))
+            .await,
+        Code::InvalidArgument,
+        "32-byte",
+    );
+    let no_key = within(log.client.clone().get_entry(GetEntryRequest { key: None })).await;
+    expect_code(no_key, Code::InvalidArgument, "log_index");
+
+    // Proofs beyond the tree, or backwards.
+    expect_code(
+        log.consistency(1, Some(3)).await,
+        Code::OutOfRange,
+        "beyond",
+    );
+    expect_code(
+        log.consistency(2, Some(1)).await,
+        Code::InvalidArgument,
+        "larger",
+    );
+
+    // A search digest must be a SHA-256.
+    expect_code(
+        log.search(vec![1; 20], 0).await,
+        Code::InvalidArgument,
+        "sha256",
+    );
+
+    // A log that stopped (the node shutting down): reads are still served, appends are
+    // unavailable.
+    log.stop_log().await;
+    expect_code(
+        log.create(hashedrekord(&signer, b"too late")).await,
+        Code::Unavailable,
+        "shutting down",
+    );
+    let read = log.get(get_entry_request::Key::LogIndex(0)).await.unwrap();
+    assert_eq!(read.uuid, logged.uuid);
+    log.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_is_resource_exhausted_with_a_retry_time() {
+    let settings = LogSettings {
+        quota: QuotaConfig {
+            per_second: 1,
+            burst: 1,
+            ..QuotaConfig::default()
+        },
+        ..fast_settings()
+    };
+    let log = TestLog::start_with(settings, None).await;
+    let signer = leaf(&log.roots_ca);
+    log.created(hashedrekord(&signer, b"one")).await;
+    let refused = expect_code(
+        log.create(hashedrekord(&signer, b"two")).await,
+        Code::ResourceExhausted,
+        "quota",
+    );
+    let retry: u64 = refused
+        .metadata()
+        .get(RETRY_AFTER_MS)
+        .expect("the retry trailer")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=1000).contains(&retry), "{retry}");
+    log.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_halted_log_is_unavailable() {
+    // The mesh knows a checkpoint of size 5 for this log, but the store is empty (an old
+    // backup): the log refuses to sign, and has nothing published to serve.
+    let signer = Ed25519Signer::from_seed(KeyName::new(ORIGIN).unwrap(), &[7; 32]);
+    let published = OurCheckpoint::new(ORIGIN, 5, [9; 32])
+        .unwrap()
+        .sign(&[&signer])
+        .unwrap()
+        .to_bytes();
+    let log = TestLog::start_with(fast_settings(), Some(published)).await;
+    expect_code(
+        log.create(hashedrekord(&leaf(&log.roots_ca), b"artifact"))
+            .await,
+        Code::Unavailable,
+        "not accepting",
+    );
+    expect_code(log.checkpoint().await, Code::Unavailable, "checkpoint");
+    expect_code(
+        log.consistency(0, None).await,
+        Code::Unavailable,
+        "checkpoint",
+    );
+    expect_code(
+        log.get(get_entry_request::Key::LogIndex(0)).await,
+        Code::Unavailable,
+        "checkpoint",
+    );
+    log.stop().await;
+}
+
+/// The parts of `google.protobuf.FileDescriptorProto` this test reads (descriptor.proto
+/// field numbers), decoded independently of the crate that encoded them.
+#[derive(Clone, PartialEq, prost::Message)]
+struct FileDescriptorProto {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(string, tag = "2")]
+    package: String,
+    #[prost(message, repeated, tag = "6")]
+    service: Vec<ServiceDescriptorProto>,
+}
+
+/// `google.protobuf.ServiceDescriptorProto`: name and methods.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ServiceDescriptorProto {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(message, repeated, tag = "2")]
+    method: Vec<MethodDescriptorProto>,
+}
+
+/// `google.protobuf.MethodDescriptorProto`: the name.
+#[derive(Clone, PartialEq, prost::Message)]
+struct MethodDescriptorProto {
+    #[prost(string, tag = "1")]
+    name: String,
+}
+
+/// One reflection request, one answer.
+async fn reflect(channel: &Channel, request: MessageRequest) -> MessageResponse {
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(request),
+    };
+    let mut client = ServerReflectionClient::new(channel.clone());
+    let stream = tonic::codegen::tokio_stream::iter([request]);
+    let mut answers = within(client.server_reflection_info(stream))
+        .await
+        .unwrap()
+        .into_inner();
+    within(answers.message())
+        .await
+        .unwrap()
+        .expect("one answer")
+        .message_response
+        .expect("a message")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_reflection() {
+    let log = TestLog::start().await;
+
+    // gRPC health checking: the server and the log service are SERVING; an unknown
+    // service is NOT_FOUND, as the protocol says.
+    let mut health = HealthClient::new(log.channel.clone());
+    for service in ["", "provmesh.v1.LogService"] {
+        let answer = within(health.check(HealthCheckRequest {
+            service: service.into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+        assert_eq!(answer.status(), ServingStatus::Serving, "{service:?}");
+    }
+    let unknown = within(health.check(HealthCheckRequest {
+        service: "provmesh.v1.NoSuchService".into(),
+    }))
+    .await;
+    assert_eq!(unknown.unwrap_err().code(), Code::NotFound);
+
+    // Reflection lists the services ...
+    let MessageResponse::ListServicesResponse(list) =
+        reflect(&log.channel, MessageRequest::ListServices(String::new())).await
+    else {
+        panic!("not a service list");
+    };
+    let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "provmesh.v1.LogService",
+        ]
+    );
+
+    // ... and describes the log service, so tools can call it without the .proto file.
+    let MessageResponse::FileDescriptorResponse(files) = reflect(
+        &log.channel,
+        MessageRequest::FileContainingSymbol("provmesh.v1.LogService".into()),
+    )
+    .await
+    else {
+        panic!("not a file descriptor");
+    };
+    let file = files
+        .file_descriptor_proto
+        .iter()
+        .map(|bytes| <FileDescriptorProto as prost::Message>::decode(bytes.as_slice()).unwrap())
+        .find(|file| file.name == "provmesh/v1/log.proto")
+        .expect("log.proto is described");
+    assert_eq!(file.package, "provmesh.v1");
+    let service = file
+        .service
+        .iter()
+        .find(|s| s.name == "LogService")
+        .unwrap();
+    let methods: Vec<&str> = service.method.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(
+        methods,
+        [
+            "CreateEntry",
+            "GetEntry",
+            "GetCheckpoint",
+            "GetConsistencyProof",
+            "SearchIndex"
+        ]
+    );
+
+    log.stop().await;
+}
