@@ -246,7 +246,7 @@ fn a_new_log_publishes_the_empty_tree_first() {
 }
 
 #[test]
-fn batches_close_by_size_and_by_time() {
+fn batches_close_when_the_store_is_idle_full_or_due() {
     let config = SequencerConfig {
         max_batch_entries: 4,
         max_batch_delay: Duration::from_millis(250),
@@ -254,25 +254,54 @@ fn batches_close_by_size_and_by_time() {
     };
     let mut h = Harness::new(config);
     h.complete_oldest_write();
+    h.submit(b"alone");
+    assert_eq!(
+        h.writes.len(),
+        1,
+        "an idle store takes a lone entry at once"
+    );
     for i in 0..4u8 {
         h.submit(&[i]);
     }
-    assert_eq!(h.writes.len(), 1, "a full batch closes at once");
-    assert_eq!(h.writes[0].1.entries.len(), 4);
-    h.submit(b"late");
-    h.advance(249);
-    assert_eq!(h.writes.len(), 1, "not before the delay");
-    h.advance(1);
     assert_eq!(
         h.writes.len(),
         2,
+        "while a write is in flight, a full batch closes"
+    );
+    assert_eq!(h.writes[1].1.entries.len(), 4);
+    h.submit(b"late");
+    h.advance(249);
+    assert_eq!(h.writes.len(), 2, "not before the delay");
+    h.advance(1);
+    assert_eq!(
+        h.writes.len(),
+        3,
         "closes when its oldest entry waited the delay"
     );
     assert!(h.answered.is_empty(), "nothing answered before durable");
+    while h.complete_oldest_write() {}
+    assert_eq!(h.answered.len(), 6);
+    assert_eq!(h.published_sizes, vec![0, 1, 5, 6]);
+}
+
+#[test]
+fn entries_gathered_during_a_write_go_when_it_completes() {
+    let mut h = Harness::new(SequencerConfig::default());
     h.complete_oldest_write();
+    h.submit(b"first");
+    for i in 0..10u8 {
+        h.submit(&[i]);
+    }
+    assert_eq!(h.writes.len(), 1, "the ten wait for the write in flight");
     h.complete_oldest_write();
-    assert_eq!(h.answered.len(), 5);
-    assert_eq!(h.published_sizes, vec![0, 4, 5]);
+    assert_eq!(
+        h.writes.len(),
+        1,
+        "and go together as soon as it is durable"
+    );
+    assert_eq!(h.writes[0].1.entries.len(), 10);
+    h.complete_oldest_write();
+    assert_eq!(h.published_sizes, vec![0, 1, 11]);
 }
 
 #[test]
@@ -345,7 +374,11 @@ fn a_failed_write_withdraws_its_answers_and_halts_the_log() {
     let c = h.submit(b"c");
     let d = h.submit(b"d");
     let open = h.submit(b"e");
-    assert_eq!(h.writes.len(), 2);
+    assert_eq!(
+        h.writes.len(),
+        3,
+        "a alone (store idle), then b+c and d+e (full)"
+    );
     h.fail_oldest_write();
     let halted = Rejection::Halted(Halt::StorageFailed);
     for ticket in [a, b, c, d, open] {
@@ -362,8 +395,8 @@ fn a_failed_write_withdraws_its_answers_and_halts_the_log() {
         &h.answered[&after],
         SequencerOutput::Rejected { reason, .. } if *reason == halted
     ));
-    // The store refuses the second write (it does not follow the tree it holds).
-    h.complete_oldest_write();
+    // The store refuses the later writes (they do not follow the tree it holds).
+    while h.complete_oldest_write() {}
     assert_eq!(h.published_sizes, vec![0]);
 }
 

@@ -4,12 +4,18 @@
 //! # What it decides
 //! - **Order.** Each admitted entry gets the next index the moment it is submitted; its
 //!   `integratedTime` is the submission time.
-//! - **Batching.** Entries are grouped into a batch that closes when it holds
-//!   [`SequencerConfig::max_batch_entries`] or when its oldest entry has waited
-//!   [`SequencerConfig::max_batch_delay`], whichever comes first (Tessera's defaults:
-//!   256 entries or 250 ms). Closing a batch appends its leaves to the tree, signs a
-//!   checkpoint for the new size and asks for **one** durable write of everything
-//!   ([`Batch`]). Several batches may be in flight; the driver writes them in order.
+//! - **Batching (group commit).** Entries are grouped into a batch that closes as soon as
+//!   the store is idle (no batch is being written), when it holds
+//!   [`SequencerConfig::max_batch_entries`], or when its oldest entry has waited
+//!   [`SequencerConfig::max_batch_delay`], whichever comes first. Closing a batch appends
+//!   its leaves to the tree, signs a checkpoint for the new size and asks for **one**
+//!   durable write of everything ([`Batch`]). Batches therefore grow with the load by
+//!   themselves: a lone entry waits for one write, and under load each write carries
+//!   what arrived during the previous one. (Tessera batches by size and time alone — 256
+//!   entries or 250 ms — because each write to object storage costs; with a local fsync,
+//!   waiting out the delay only adds latency: measured with 64 closed-loop writers, the
+//!   time rule alone held the log to 247 appends/s at a 258 ms median.) Several batches
+//!   may be in flight; the driver writes them in order.
 //! - **Durability before anything leaves.** An entry's acknowledgement
 //!   ([`SequencerOutput::Integrated`]) and the new checkpoint
 //!   ([`SequencerOutput::Published`]) are released only after the batch is acknowledged
@@ -435,7 +441,10 @@ impl Sequencer {
                 entry,
             },
         ));
-        if self.open.entries.len() >= self.config.max_batch_entries {
+        // Group commit: a batch closes at once when the store is idle, so a lone entry
+        // waits for one write, not for the delay; while a write is in flight, entries
+        // gather for the next one until it completes, the batch is full or it is due.
+        if self.open.entries.len() >= self.config.max_batch_entries || self.in_flight.is_empty() {
             self.close_batch();
         }
     }
@@ -572,6 +581,10 @@ impl Sequencer {
     fn on_persisted(&mut self, id: PersistId) -> Result<(), AckError> {
         self.outbox.acknowledge(id)?;
         self.forget_in_flight(id);
+        if self.in_flight.is_empty() && !self.open.entries.is_empty() && self.halted.is_none() {
+            // The store is idle again: write what gathered meanwhile (group commit).
+            self.close_batch();
+        }
         Ok(())
     }
 
