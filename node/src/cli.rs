@@ -45,6 +45,9 @@ pub enum Command {
     /// Work with a domain transparency log's store.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Measure a running system under load.
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Print the version.
     Version,
 }
@@ -81,6 +84,16 @@ pub enum LogCommand {
     },
 }
 
+/// `provmesh bench …`.
+#[derive(Debug, Subcommand)]
+#[non_exhaustive]
+pub enum BenchCommand {
+    /// Hammer a domain transparency log over its HTTP write API with concurrent writers of
+    /// signed hashedrekord entries; report appends/s and integration latency. Without
+    /// --url it starts its own log (quotas off) and stops it afterwards.
+    Log(crate::bench::log::BenchLogArgs),
+}
+
 /// `provmesh config …`.
 #[derive(Debug, Subcommand)]
 #[non_exhaustive]
@@ -110,9 +123,40 @@ pub fn dispatch(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Log(LogCommand::Fsck { data }) => cmd_log_fsck(&data),
+        Command::Bench(BenchCommand::Log(args)) => cmd_bench_log(&args),
         Command::Version => {
             println!("provmesh {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
+        }
+    }
+}
+
+fn cmd_bench_log(args: &crate::bench::log::BenchLogArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut progress = std::io::stderr();
+    let result = runtime.block_on(crate::bench::log::run(args, &mut progress));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match result {
+        Ok(report) if args.json => {
+            println!("{}", report.to_json());
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -13,7 +13,9 @@
 //! | [`log`] | the domain transparency log the authority runs: store, sequencer task, HTTP API, fsck |
 //! | [`grpc`] | the gRPC API: `provmesh.v1` services, health checking and reflection |
 //! | [`run`] | starting a node from a configuration and running it until it is told to stop |
+//! | [`bench`] | load generators (`provmesh bench log`) and their signing fixture |
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod grpc;

@@ -4,3 +4,11 @@
 //! ephemeral ports) and check them with real third-party clients. Each test cleans up the
 //! processes it starts and stops within a bound. Single-node process tests of the CLI live
 //! beside the node crate (`node/tests/`).
+//!
+//! The processes are the `provmesh-under-test` binary of this package (the `provmesh`
+//! command line under another name: Cargo gives a package's integration tests the paths
+//! of its own binaries only).
+//!
+//! | test | checks |
+//! | --- | --- |
+//! | `tests/log_crash.rs` | the domain log under `kill -9` at random moments: no acknowledged entry is lost or moved, every checkpoint seen stays consistent, `provmesh log fsck` passes |
