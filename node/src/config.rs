@@ -771,8 +771,8 @@ enabled = {authority_enabled}
 # origin = "log.example.org"
 # PEM file of the code-signing roots whose certificates may append (required when enabled).
 # code_signing_roots = "/etc/provmesh/code-signing-roots.pem"
-# A batch is committed when it holds this many entries, or when its oldest entry has
-# waited batch_max_delay, whichever comes first.
+# A batch is committed as soon as the store is idle (group commit), when it holds this
+# many entries, or when its oldest entry has waited batch_max_delay, whichever is first.
 batch_max_entries = {batch_max_entries}
 batch_max_delay = {batch_max_delay}
 # Entries that may wait to become durable; beyond that appends get 429.
