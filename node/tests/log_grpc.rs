@@ -4,21 +4,24 @@
 //!
 //! What the API serves is checked against values computed here from first principles
 //! (leaf hashes and key IDs with `sha2`, signed entry timestamps with `ed25519-dalek` over
-//! the RFC 8785 payload written out here), checkpoints with `signed_note` and
+//! the RFC 8785 payload written out in the shared fixture `common/log.rs`, which also
+//! runs the log and signs the entries sent to it), checkpoints with `signed_note` and
 //! `tlog_tiles`, and proofs with `provmesh_protocol::merkle`'s verifiers cross-checked
 //! by `tlog_tiles`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+#[path = "common/log.rs"]
+mod log_fixture;
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+use std::ops::Deref;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
-use prometheus_client::registry::Registry;
+use log_fixture::{
+    ORIGIN, RunningLog, fast_settings, foreign_signer, hashedrekord, hashedrekord_signed,
+    signed_checkpoint, unix_now, verify_note, verify_set, within,
+};
 use provmesh_node::grpc::log::RETRY_AFTER_MS;
 use provmesh_node::grpc::v1::log_service_client::LogServiceClient;
 use provmesh_node::grpc::v1::{
@@ -27,19 +30,10 @@ use provmesh_node::grpc::v1::{
     get_entry_request,
 };
 use provmesh_node::grpc::{self};
-use provmesh_node::log::service::{self, LogHandle, LogSettings, LogTaskError};
-use provmesh_node::log::store::RedbLogStore;
+use provmesh_node::log::service::LogSettings;
 use provmesh_node::shutdown::{self, ShutdownTrigger};
-use provmesh_protocol::checkpoint::Checkpoint as OurCheckpoint;
 use provmesh_protocol::log::quota::QuotaConfig;
-use provmesh_protocol::log::sequencer::SequencerConfig;
-use provmesh_protocol::log::signer_cert::CodeSigningRoots;
 use provmesh_protocol::merkle::{verify_consistency, verify_inclusion};
-use provmesh_protocol::note::{Ed25519Signer, KeyName};
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType,
-};
 use sha2::{Digest as _, Sha256};
 use tokio::task::JoinHandle;
 use tonic::transport::{Channel, Endpoint};
@@ -52,137 +46,28 @@ use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
-const ORIGIN: &str = "log.org-a.example";
-const SPIFFE_ID: &str = "spiffe://org-a.example/build";
-/// Every wait in these tests ends by then, or the test fails.
-const DEADLINE: Duration = Duration::from_secs(20);
 /// The request limit of the test servers: small, so that the limit is cheap to test.
 const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
 // ---------------------------------------------------------------------------------------
-// Certificates and entries
+// A running log, served over gRPC
 
-/// A code-signing CA.
-struct Ca {
-    params: CertificateParams,
-    key: KeyPair,
-    der: Vec<u8>,
-}
-
-fn unix_now() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap()
-}
-
-/// Sets a certificate's validity to `[from, to]`, in Unix seconds.
-fn set_validity(params: &mut CertificateParams, from: i64, to: i64) {
-    let epoch = rcgen::date_time_ymd(1970, 1, 1);
-    params.not_before = epoch + Duration::from_secs(u64::try_from(from).unwrap());
-    params.not_after = epoch + Duration::from_secs(u64::try_from(to).unwrap());
-}
-
-fn ca(common_name: &str) -> Ca {
-    let mut params = CertificateParams::default();
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::OrganizationName, "provmesh test");
-    dn.push(DnType::CommonName, common_name);
-    params.distinguished_name = dn;
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    set_validity(&mut params, unix_now() - 86_400, unix_now() + 86_400);
-    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
-    let der = params.self_signed(&key).unwrap().der().to_vec();
-    Ca { params, key, der }
-}
-
-/// A Fulcio-profile code-signing leaf (one SPIFFE ID URI SAN, digitalSignature,
-/// codeSigning) and its P-256 key.
-struct Leaf {
-    pem: String,
-    key: EcdsaKeyPair,
-}
-
-fn leaf(issuer: &Ca) -> Leaf {
-    let mut params = CertificateParams::default();
-    params.distinguished_name = DistinguishedName::new();
-    params.subject_alt_names = vec![SanType::URI(SPIFFE_ID.try_into().unwrap())];
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
-    params.use_authority_key_identifier_extension = true;
-    set_validity(&mut params, unix_now() - 60, unix_now() + 600);
-    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
-    let cert = params
-        .signed_by(&key, &Issuer::from_params(&issuer.params, &issuer.key))
-        .unwrap();
-    let key =
-        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &key.serialize_der()).unwrap();
-    Leaf {
-        pem: cert.pem(),
-        key,
-    }
-}
-
-/// A proposed `hashedrekord` entry (the Rekor v1 REST body) for `artifact`, with
-/// `signer`'s signature over `signed` (normally the artifact itself). ECDSA signatures
-/// are randomized, so two calls give two distinct entries for the same artifact.
-fn hashedrekord_signed(signer: &Leaf, artifact: &[u8], signed: &[u8]) -> Vec<u8> {
-    let digest = hex::encode(Sha256::digest(artifact));
-    let signature = signer.key.sign(&SystemRandom::new(), signed).unwrap();
-    serde_json::json!({
-        "apiVersion": "0.0.1",
-        "kind": "hashedrekord",
-        "spec": {
-            "data": {"hash": {"algorithm": "sha256", "value": digest}},
-            "signature": {
-                "content": STANDARD.encode(signature.as_ref()),
-                "publicKey": {"content": STANDARD.encode(&signer.pem)},
-            },
-        },
-    })
-    .to_string()
-    .into_bytes()
-}
-
-fn hashedrekord(signer: &Leaf, artifact: &[u8]) -> Vec<u8> {
-    hashedrekord_signed(signer, artifact, artifact)
-}
-
-// ---------------------------------------------------------------------------------------
-// A running log
-
+/// The log of [`RunningLog`] behind its gRPC API on a loopback port, with a client.
 struct TestLog {
-    _dir: tempfile::TempDir,
-    handle: LogHandle,
+    running: RunningLog,
     client: LogServiceClient<Channel>,
     channel: Channel,
-    /// Stops the gRPC server.
+    /// Stops the gRPC server, on its own: a log that stopped behind a running server is
+    /// how the node looks while it shuts down.
     server_trigger: ShutdownTrigger,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
-    /// Stops the log task, on its own: a log that stopped behind a running server is how
-    /// the node looks while it shuts down.
-    log_trigger: ShutdownTrigger,
-    task: Option<JoinHandle<Result<(), LogTaskError>>>,
-    roots_ca: Ca,
-    public_key: [u8; 32],
 }
 
-fn fast_settings() -> LogSettings {
-    LogSettings {
-        sequencer: SequencerConfig {
-            max_batch_delay: Duration::from_millis(5),
-            ..SequencerConfig::default()
-        },
-        quota: QuotaConfig {
-            per_second: 100_000,
-            burst: 100_000,
-            ..QuotaConfig::default()
-        },
-        ..LogSettings::default()
+impl Deref for TestLog {
+    type Target = RunningLog;
+
+    fn deref(&self) -> &RunningLog {
+        &self.running
     }
 }
 
@@ -192,24 +77,8 @@ impl TestLog {
     }
 
     async fn start_with(settings: LogSettings, published: Option<Vec<u8>>) -> TestLog {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(RedbLogStore::open(dir.path().join("log.redb")).unwrap());
-        let signer = Ed25519Signer::from_seed(KeyName::new(ORIGIN).unwrap(), &[7; 32]);
-        let roots_ca = ca("provmesh test code signing");
-        let roots = CodeSigningRoots::from_der(&[roots_ca.der.as_slice()]).unwrap();
-        let (log_trigger, log_shutdown) = shutdown::channel();
-        let (handle, task) = service::start(
-            settings,
-            store,
-            signer.clone(),
-            roots,
-            published,
-            &mut Registry::default(),
-            log_shutdown,
-        )
-        .unwrap();
-        let task = tokio::spawn(task);
-        let routes = grpc::log_routes(handle.clone(), MAX_MESSAGE_BYTES)
+        let running = RunningLog::start(settings, published);
+        let routes = grpc::log_routes(running.handle.clone(), MAX_MESSAGE_BYTES)
             .await
             .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -224,16 +93,11 @@ impl TestLog {
         .await
         .unwrap();
         TestLog {
-            _dir: dir,
-            handle,
+            running,
             client: LogServiceClient::new(channel.clone()),
             channel,
             server_trigger,
             server,
-            log_trigger,
-            task: Some(task),
-            roots_ca,
-            public_key: signer.public_key(),
         }
     }
 
@@ -284,27 +148,15 @@ impl TestLog {
 
     /// Stops the log task alone, leaving the server up.
     async fn stop_log(&mut self) {
-        self.log_trigger.trigger();
-        let task = self.task.take().unwrap();
-        within(task).await.unwrap().unwrap();
+        self.running.stop().await;
     }
 
     /// Stops the server and the log the way the node does, checking both end cleanly.
     async fn stop(mut self) {
         self.server_trigger.trigger();
         within(self.server).await.unwrap().unwrap();
-        if let Some(task) = self.task.take() {
-            self.log_trigger.trigger();
-            within(task).await.unwrap().unwrap();
-        }
+        self.running.stop().await;
     }
-}
-
-/// `future`, or a failed test after [`DEADLINE`].
-async fn within<F: Future>(future: F) -> F::Output {
-    tokio::time::timeout(DEADLINE, future)
-        .await
-        .expect("answered in time")
 }
 
 /// Checks a refusal: its code, and a message that says what is wrong.
@@ -343,27 +195,6 @@ fn key_id(public_key: &[u8; 32]) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// Verifies a signed checkpoint note with `signed_note` and parses its body with
-/// `tlog_tiles`.
-fn verify_note(note: &[u8], public_key: &[u8; 32]) -> tlog_tiles::Checkpoint {
-    let mut key = vec![0x01];
-    key.extend_from_slice(public_key);
-    let vkey = format!(
-        "{ORIGIN}+{:08x}+{}",
-        signed_note::key_id(ORIGIN, &key),
-        STANDARD.encode(&key)
-    );
-    let verifier = signed_note::StandardVerifier::new(&vkey).unwrap();
-    let known = signed_note::VerifierList::new(vec![Box::new(verifier)]);
-    let parsed = signed_note::Note::from_bytes(note).unwrap();
-    let (verified, unverified) = parsed.verify(&known).unwrap();
-    assert_eq!(verified.len(), 1);
-    assert!(unverified.is_empty());
-    let checkpoint = tlog_tiles::Checkpoint::from_bytes(parsed.text()).unwrap();
-    assert_eq!(checkpoint.origin(), ORIGIN);
-    checkpoint
-}
-
 /// Checks a `Checkpoint` message: a note the log signed, whose parsed fields are the
 /// note's.
 fn verify_checkpoint(checkpoint: &Checkpoint, public_key: &[u8; 32]) {
@@ -388,23 +219,14 @@ fn verify_entry(entry: &LogEntry, public_key: &[u8; 32]) {
     assert_eq!(entry.log_id, key_id(public_key));
     assert!((unix_now() - entry.integrated_time).abs() < 60);
 
-    // openapi.yaml: "To verify the signedEntryTimestamp: 1. Remove the Verification
-    // object from the JSON Document 2. Canonicalize the remaining JSON document by
-    // following RFC 8785 rules 3. Verify ..." — keys sorted, no whitespace.
-    let payload = format!(
-        r#"{{"body":"{}","integratedTime":{},"logID":"{}","logIndex":{}}}"#,
-        STANDARD.encode(&entry.canonical_body),
+    verify_set(
+        &entry.signed_entry_timestamp,
+        &STANDARD.encode(&entry.canonical_body),
         entry.integrated_time,
-        hex::encode(&entry.log_id),
+        &hex::encode(&entry.log_id),
         entry.log_index,
+        public_key,
     );
-    VerifyingKey::from_bytes(public_key)
-        .unwrap()
-        .verify(
-            payload.as_bytes(),
-            &Signature::from_slice(&entry.signed_entry_timestamp).unwrap(),
-        )
-        .expect("the SET verifies");
 
     let proof = entry.inclusion_proof.as_ref().expect("an inclusion proof");
     assert_eq!(proof.log_index, entry.log_index);
@@ -439,7 +261,7 @@ fn verify_entry(entry: &LogEntry, public_key: &[u8; 32]) {
 async fn create_read_prove_and_search() {
     let log = TestLog::start().await;
     let key = log.public_key;
-    let signer = leaf(&log.roots_ca);
+    let signer = log.code_signer();
 
     // A new log publishes the empty tree (once it is durable).
     within(log.handle.wait_for_size(0)).await;
@@ -557,7 +379,7 @@ async fn create_read_prove_and_search() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_have_the_documented_codes() {
     let mut log = TestLog::start().await;
-    let signer = leaf(&log.roots_ca);
+    let signer = log.code_signer();
     let logged = log.created(hashedrekord(&signer, b"logged")).await;
 
     // Malformed proposed entries.
@@ -574,9 +396,9 @@ async fn refusals_have_the_documented_codes() {
     );
     // Well formed, refused: a certificate from a CA the domain does not trust, and a
     // signature over other bytes than the artifact.
-    let stranger = leaf(&ca("another CA"));
     expect_code(
-        log.create(hashedrekord(&stranger, b"artifact")).await,
+        log.create(hashedrekord(&foreign_signer(), b"artifact"))
+            .await,
         Code::PermissionDenied,
         "certificate",
     );
@@ -661,7 +483,7 @@ async fn quota_is_resource_exhausted_with_a_retry_time() {
         ..fast_settings()
     };
     let log = TestLog::start_with(settings, None).await;
-    let signer = leaf(&log.roots_ca);
+    let signer = log.code_signer();
     log.created(hashedrekord(&signer, b"one")).await;
     let refused = expect_code(
         log.create(hashedrekord(&signer, b"two")).await,
@@ -684,15 +506,10 @@ async fn quota_is_resource_exhausted_with_a_retry_time() {
 async fn a_halted_log_is_unavailable() {
     // The mesh knows a checkpoint of size 5 for this log, but the store is empty (an old
     // backup): the log refuses to sign, and has nothing published to serve.
-    let signer = Ed25519Signer::from_seed(KeyName::new(ORIGIN).unwrap(), &[7; 32]);
-    let published = OurCheckpoint::new(ORIGIN, 5, [9; 32])
-        .unwrap()
-        .sign(&[&signer])
-        .unwrap()
-        .to_bytes();
+    let published = signed_checkpoint(5, [9; 32]);
     let log = TestLog::start_with(fast_settings(), Some(published)).await;
     expect_code(
-        log.create(hashedrekord(&leaf(&log.roots_ca), b"artifact"))
+        log.create(hashedrekord(&log.code_signer(), b"artifact"))
             .await,
         Code::Unavailable,
         "not accepting",

@@ -7,33 +7,31 @@
 //! `tlog_tiles::check_record` / `check_tree`, hash tiles with `tlog_tiles`'s
 //! `TileHashReader` (which authenticates every tile against the checkpoint's root),
 //! signed entry timestamps with `ed25519-dalek` over the RFC 8785 payload written out
-//! here, and the served public key against RFC 8410's PKIX layout.
+//! in the shared fixture (`common/log.rs`, which also runs the log and signs the entries
+//! sent to it), and the served public key against RFC 8410's PKIX layout.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+#[path = "common/log.rs"]
+mod log_fixture;
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
-use prometheus_client::registry::Registry;
+use log_fixture::{
+    DEADLINE, RunningLog, fast_settings, foreign_signer, hashedrekord, hashedrekord_signed,
+    note_signer, signed_checkpoint, unix_now, verify_note, verify_set,
+};
+use provmesh_node::bench::signing::Signer;
 use provmesh_node::log::http::{self, HttpSettings};
-use provmesh_node::log::service::{self, LogHandle, LogSettings, LogTaskError};
-use provmesh_node::log::store::{LogStore as _, RedbLogStore};
-use provmesh_node::shutdown::{self, ShutdownTrigger};
-use provmesh_protocol::checkpoint::Checkpoint as OurCheckpoint;
+use provmesh_node::log::service::LogSettings;
+use provmesh_node::log::store::LogStore as _;
 use provmesh_protocol::log::quota::QuotaConfig;
 use provmesh_protocol::log::sequencer::SequencerConfig;
-use provmesh_protocol::log::signer_cert::CodeSigningRoots;
-use provmesh_protocol::note::{Ed25519Signer, KeyName};
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType,
-};
 use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
@@ -41,136 +39,22 @@ use tlog_tiles::{Tile, TileHashReader, TileReader};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::task::JoinHandle;
 
-const ORIGIN: &str = "log.org-a.example";
-const SPIFFE_ID: &str = "spiffe://org-a.example/build";
-/// Every wait in these tests ends by then, or the test fails.
-const DEADLINE: Duration = Duration::from_secs(20);
-
 // ---------------------------------------------------------------------------------------
-// Certificates and entries
+// A running log, served over HTTP
 
-/// A code-signing CA.
-struct Ca {
-    params: CertificateParams,
-    key: KeyPair,
-    der: Vec<u8>,
-}
-
-fn unix_now() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap()
-}
-
-/// Sets a certificate's validity to `[from, to]`, in Unix seconds.
-fn set_validity(params: &mut CertificateParams, from: i64, to: i64) {
-    let epoch = rcgen::date_time_ymd(1970, 1, 1);
-    params.not_before = epoch + Duration::from_secs(u64::try_from(from).unwrap());
-    params.not_after = epoch + Duration::from_secs(u64::try_from(to).unwrap());
-}
-
-fn ca(common_name: &str) -> Ca {
-    let mut params = CertificateParams::default();
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::OrganizationName, "provmesh test");
-    dn.push(DnType::CommonName, common_name);
-    params.distinguished_name = dn;
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    set_validity(&mut params, unix_now() - 86_400, unix_now() + 86_400);
-    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
-    let der = params.self_signed(&key).unwrap().der().to_vec();
-    Ca { params, key, der }
-}
-
-/// A Fulcio-profile code-signing leaf and its P-256 key.
-struct Leaf {
-    pem: String,
-    key: EcdsaKeyPair,
-}
-
-fn leaf_with(issuer: &Ca, code_signing: bool) -> Leaf {
-    let mut params = CertificateParams::default();
-    params.distinguished_name = DistinguishedName::new();
-    params.subject_alt_names = vec![SanType::URI(SPIFFE_ID.try_into().unwrap())];
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = if code_signing {
-        vec![ExtendedKeyUsagePurpose::CodeSigning]
-    } else {
-        vec![ExtendedKeyUsagePurpose::ClientAuth]
-    };
-    params.use_authority_key_identifier_extension = true;
-    set_validity(&mut params, unix_now() - 60, unix_now() + 600);
-    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
-    let cert = params
-        .signed_by(&key, &Issuer::from_params(&issuer.params, &issuer.key))
-        .unwrap();
-    let key =
-        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &key.serialize_der()).unwrap();
-    Leaf {
-        pem: cert.pem(),
-        key,
-    }
-}
-
-fn leaf(issuer: &Ca) -> Leaf {
-    leaf_with(issuer, true)
-}
-
-/// A proposed `hashedrekord` entry, as Rekor clients send it, for `artifact` signed by
-/// `signer` (the signature over `signed`, normally the artifact itself).
-fn hashedrekord_signed(signer: &Leaf, artifact: &[u8], signed: &[u8]) -> String {
-    let digest = hex::encode(Sha256::digest(artifact));
-    let signature = signer.key.sign(&SystemRandom::new(), signed).unwrap();
-    serde_json::json!({
-        "apiVersion": "0.0.1",
-        "kind": "hashedrekord",
-        "spec": {
-            "data": {"hash": {"algorithm": "sha256", "value": digest}},
-            "signature": {
-                "content": STANDARD.encode(signature.as_ref()),
-                "publicKey": {"content": STANDARD.encode(&signer.pem)},
-            },
-        },
-    })
-    .to_string()
-}
-
-fn hashedrekord(signer: &Leaf, artifact: &[u8]) -> String {
-    hashedrekord_signed(signer, artifact, artifact)
-}
-
-// ---------------------------------------------------------------------------------------
-// A running log
-
+/// The log of [`RunningLog`] behind its HTTP API on a loopback port.
 struct TestLog {
-    _dir: tempfile::TempDir,
-    handle: LogHandle,
+    running: RunningLog,
     base: String,
     client: reqwest::Client,
-    trigger: ShutdownTrigger,
     server: JoinHandle<std::io::Result<()>>,
-    task: JoinHandle<Result<(), LogTaskError>>,
-    roots_ca: Ca,
-    signer: Ed25519Signer,
 }
 
-fn fast_settings() -> LogSettings {
-    LogSettings {
-        sequencer: SequencerConfig {
-            max_batch_delay: Duration::from_millis(5),
-            ..SequencerConfig::default()
-        },
-        quota: QuotaConfig {
-            per_second: 100_000,
-            burst: 100_000,
-            ..QuotaConfig::default()
-        },
-        ..LogSettings::default()
+impl Deref for TestLog {
+    type Target = RunningLog;
+
+    fn deref(&self) -> &RunningLog {
+        &self.running
     }
 }
 
@@ -184,37 +68,16 @@ impl TestLog {
         http_settings: HttpSettings,
         published: Option<Vec<u8>>,
     ) -> TestLog {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(RedbLogStore::open(dir.path().join("log.redb")).unwrap());
-        let signer = Ed25519Signer::from_seed(KeyName::new(ORIGIN).unwrap(), &[7; 32]);
-        let roots_ca = ca("provmesh test code signing");
-        let roots = CodeSigningRoots::from_der(&[roots_ca.der.as_slice()]).unwrap();
-        let (trigger, shutdown) = shutdown::channel();
-        let (handle, task) = service::start(
-            settings,
-            store,
-            signer.clone(),
-            roots,
-            published,
-            &mut Registry::default(),
-            shutdown.clone(),
-        )
-        .unwrap();
-        let task = tokio::spawn(task);
+        let running = RunningLog::start(settings, published);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let router = http::router(handle.clone(), http_settings);
-        let server = tokio::spawn(http::serve(listener, router, shutdown));
+        let router = http::router(running.handle.clone(), http_settings);
+        let server = tokio::spawn(http::serve(listener, router, running.shutdown()));
         TestLog {
-            _dir: dir,
-            handle,
+            running,
             base,
             client: reqwest::Client::new(),
-            trigger,
             server,
-            task,
-            roots_ca,
-            signer,
         }
     }
 
@@ -254,22 +117,19 @@ impl TestLog {
         self.post(path, Some("application/json"), body.into()).await
     }
 
-    async fn append(&self, proposed: &str) -> reqwest::Response {
-        self.post_json("/api/v1/log/entries", proposed.as_bytes().to_vec())
+    async fn append(&self, proposed: impl AsRef<[u8]>) -> reqwest::Response {
+        self.post_json("/api/v1/log/entries", proposed.as_ref())
             .await
     }
 
-    /// Stops the log the way the node does and checks that both tasks end cleanly.
-    async fn stop(self) {
-        self.trigger.trigger();
+    /// Stops the log the way the node does, one signal for the server and the log, and
+    /// checks that both end cleanly.
+    async fn stop(mut self) {
+        self.running.stop().await;
         let server = tokio::time::timeout(DEADLINE, self.server)
             .await
             .expect("the HTTP server stops after shutdown");
         server.unwrap().unwrap();
-        let task = tokio::time::timeout(DEADLINE, self.task)
-            .await
-            .expect("the log task stops after shutdown");
-        task.unwrap().unwrap();
     }
 }
 
@@ -328,32 +188,6 @@ async fn served_public_key(log: &TestLog) -> [u8; 32] {
     der[12..].try_into().unwrap()
 }
 
-/// The log's note verifier key in Go's `<name>+<hex id>+<base64(0x01 ‖ key)>` form,
-/// built here from the raw key.
-fn vkey(public_key: &[u8; 32]) -> String {
-    let mut key = vec![0x01];
-    key.extend_from_slice(public_key);
-    format!(
-        "{ORIGIN}+{:08x}+{}",
-        signed_note::key_id(ORIGIN, &key),
-        STANDARD.encode(&key)
-    )
-}
-
-/// Verifies a signed checkpoint note with `signed_note` and parses its body with
-/// `tlog_tiles`.
-fn verify_checkpoint(note: &[u8], public_key: &[u8; 32]) -> tlog_tiles::Checkpoint {
-    let verifier = signed_note::StandardVerifier::new(&vkey(public_key)).unwrap();
-    let known = signed_note::VerifierList::new(vec![Box::new(verifier)]);
-    let parsed = signed_note::Note::from_bytes(note).unwrap();
-    let (verified, unverified) = parsed.verify(&known).unwrap();
-    assert_eq!(verified.len(), 1);
-    assert!(unverified.is_empty());
-    let checkpoint = tlog_tiles::Checkpoint::from_bytes(parsed.text()).unwrap();
-    assert_eq!(checkpoint.origin(), ORIGIN);
-    checkpoint
-}
-
 fn hashes_of(list: &Value) -> Vec<tlog_tiles::Hash> {
     list.as_array()
         .unwrap()
@@ -393,14 +227,6 @@ fn verify_entry(uuid: &str, entry: &Value, public_key: &[u8; 32], key_id: &[u8; 
     let leaf = tlog_tiles::record_hash(&body);
     assert_eq!(uuid, hex::encode(leaf.0));
 
-    // openapi.yaml: "To verify the signedEntryTimestamp: 1. Remove the Verification
-    // object from the JSON Document 2. Canonicalize the remaining JSON document by
-    // following RFC 8785 rules 3. Verify ..." — keys sorted, no whitespace.
-    let payload = format!(
-        r#"{{"body":"{}","integratedTime":{integrated_time},"logID":"{}","logIndex":{index}}}"#,
-        entry["body"].as_str().unwrap(),
-        entry["logID"].as_str().unwrap(),
-    );
     let set = STANDARD
         .decode(
             entry["verification"]["signedEntryTimestamp"]
@@ -408,10 +234,14 @@ fn verify_entry(uuid: &str, entry: &Value, public_key: &[u8; 32], key_id: &[u8; 
                 .unwrap(),
         )
         .unwrap();
-    VerifyingKey::from_bytes(public_key)
-        .unwrap()
-        .verify(payload.as_bytes(), &Signature::from_slice(&set).unwrap())
-        .expect("the SET verifies");
+    verify_set(
+        &set,
+        entry["body"].as_str().unwrap(),
+        integrated_time,
+        entry["logID"].as_str().unwrap(),
+        index,
+        public_key,
+    );
 
     let proof = &entry["verification"]["inclusionProof"];
     assert_eq!(proof["logIndex"].as_u64().unwrap(), index);
@@ -419,8 +249,7 @@ fn verify_entry(uuid: &str, entry: &Value, public_key: &[u8; 32], key_id: &[u8; 
     let root = hash_of(&proof["rootHash"]);
     tlog_tiles::check_record(&hashes_of(&proof["hashes"]), size, root, index, leaf)
         .expect("the inclusion proof verifies");
-    let checkpoint =
-        verify_checkpoint(proof["checkpoint"].as_str().unwrap().as_bytes(), public_key);
+    let checkpoint = verify_note(proof["checkpoint"].as_str().unwrap().as_bytes(), public_key);
     assert_eq!(checkpoint.size(), size);
     assert_eq!(*checkpoint.hash(), root);
     body
@@ -503,7 +332,7 @@ fn split_bundle(mut bundle: &[u8]) -> Vec<Vec<u8>> {
 /// Appends `count` entries for distinct artifacts, `parallel` at a time.
 async fn append_many(
     log: &Arc<TestLog>,
-    signer: &Arc<Leaf>,
+    signer: &Arc<Signer>,
     first: usize,
     count: usize,
     parallel: usize,
@@ -535,9 +364,9 @@ async fn append_many(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn append_read_back_and_duplicate() {
     let log = TestLog::start().await;
-    let signer = leaf(&log.roots_ca);
+    let signer = log.code_signer();
     let public_key = served_public_key(&log).await;
-    assert_eq!(public_key, log.signer.public_key());
+    assert_eq!(public_key, log.public_key);
     let key_id = *log.handle.key_id();
 
     // Create: 201, Location and ETag naming the UUID, `{uuid: LogEntry}` body.
@@ -603,7 +432,7 @@ async fn append_read_back_and_duplicate() {
     let unknown = "ab".repeat(32);
     let query = serde_json::json!({
         "entryUUIDs": [second_uuid, unknown],
-        "entries": [serde_json::from_str::<Value>(&proposed).unwrap()],
+        "entries": [serde_json::from_slice::<Value>(&proposed).unwrap()],
         "logIndexes": [1, 0, 99],
     });
     let response = log
@@ -682,14 +511,14 @@ async fn append_read_back_and_duplicate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkpoint_tiles_bundles_and_proofs_verify_independently() {
     let log = Arc::new(TestLog::start().await);
-    let signer = Arc::new(leaf(&log.roots_ca));
-    let public_key = log.signer.public_key();
+    let signer = Arc::new(log.code_signer());
+    let public_key = log.public_key;
 
     // One entry alone, so that a checkpoint of size 1 exists, then a burst.
     append_many(&log, &signer, 0, 1, 1).await;
     let (status, first_note) = log.get_bytes("/checkpoint").await;
     assert_eq!(status, StatusCode::OK);
-    let first = verify_checkpoint(&first_note, &public_key);
+    let first = verify_note(&first_note, &public_key);
     assert_eq!(first.size(), 1);
     append_many(&log, &signer, 1, 299, 30).await;
     log.handle.wait_for_size(300).await;
@@ -699,7 +528,7 @@ async fn checkpoint_tiles_bundles_and_proofs_verify_independently() {
     assert_eq!(content_type(&response), "text/plain; charset=utf-8");
     assert_eq!(header(&response, "cache-control"), Some("no-cache"));
     let note = response.bytes().await.unwrap().to_vec();
-    let checkpoint = verify_checkpoint(&note, &public_key);
+    let checkpoint = verify_note(&note, &public_key);
     let size = checkpoint.size();
     assert_eq!(size, 300);
     let root = *checkpoint.hash();
@@ -863,8 +692,8 @@ async fn malformed_and_refused_requests() {
         None,
     )
     .await;
-    let signer = leaf(&log.roots_ca);
-    let good = hashedrekord(&signer, b"artifact");
+    let signer = log.code_signer();
+    let good = String::from_utf8(hashedrekord(&signer, b"artifact")).unwrap();
 
     // 400: not JSON, an unknown kind, a bad field.
     expect_error(
@@ -924,16 +753,19 @@ async fn malformed_and_refused_requests() {
 
     // 422: well formed but refused — a certificate from another CA, a certificate
     // without the code-signing purpose, a signature over other bytes.
-    let stranger = leaf(&ca("someone else's CA"));
     expect_error(
-        log.append(&hashedrekord(&stranger, b"artifact")).await,
+        log.append(&hashedrekord(&foreign_signer(), b"artifact"))
+            .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "certificate",
     )
     .await;
     expect_error(
-        log.append(&hashedrekord(&leaf_with(&log.roots_ca, false), b"artifact"))
-            .await,
+        log.append(&hashedrekord(
+            &log.signer_without_code_signing(),
+            b"artifact",
+        ))
+        .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "certificate",
     )
@@ -1073,7 +905,7 @@ async fn quota_and_overload_are_429_with_retry_after() {
         ..fast_settings()
     };
     let log = TestLog::start_with(settings, HttpSettings::default(), None).await;
-    let signer = leaf(&log.roots_ca);
+    let signer = log.code_signer();
     assert_eq!(
         log.append(&hashedrekord(&signer, b"one")).await.status(),
         StatusCode::CREATED
@@ -1095,7 +927,7 @@ async fn quota_and_overload_are_429_with_retry_after() {
         ..fast_settings()
     };
     let log = Arc::new(TestLog::start_with(settings, HttpSettings::default(), None).await);
-    let signer = Arc::new(leaf(&log.roots_ca));
+    let signer = Arc::new(log.code_signer());
     let burst: Vec<_> = (0..128u32)
         .map(|i| {
             let (log, signer) = (Arc::clone(&log), Arc::clone(&signer));
@@ -1133,14 +965,9 @@ async fn quota_and_overload_are_429_with_retry_after() {
 async fn a_halted_log_serves_503() {
     // The mesh knows a checkpoint of size 5 for this log, but the store is empty (an old
     // backup): the log refuses to sign, and has nothing published to serve.
-    let signer = Ed25519Signer::from_seed(KeyName::new(ORIGIN).unwrap(), &[7; 32]);
-    let published = OurCheckpoint::new(ORIGIN, 5, [9; 32])
-        .unwrap()
-        .sign(&[&signer])
-        .unwrap()
-        .to_bytes();
+    let published = signed_checkpoint(5, [9; 32]);
     let log = TestLog::start_with(fast_settings(), HttpSettings::default(), Some(published)).await;
-    let entry = hashedrekord(&leaf(&log.roots_ca), b"artifact");
+    let entry = hashedrekord(&log.code_signer(), b"artifact");
     expect_error(
         log.append(&entry).await,
         StatusCode::SERVICE_UNAVAILABLE,
@@ -1158,6 +985,6 @@ async fn a_halted_log_serves_503() {
     let (status, _) = log.get_bytes("/tile/0/000.p/1").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // The public key does not depend on the tree.
-    assert_eq!(served_public_key(&log).await, signer.public_key());
+    assert_eq!(served_public_key(&log).await, note_signer().public_key());
     log.stop().await;
 }
