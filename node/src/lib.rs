@@ -10,6 +10,7 @@
 //! | [`config`] | the TOML configuration: schema, defaults, validation, error locations |
 //! | [`telemetry`] | logs (`tracing`) and Prometheus metrics (registry and `/metrics` server) |
 //! | [`shutdown`] | the shutdown signal, SIGINT/SIGTERM, supervised tasks and the grace period |
+//! | [`keyfile`] | secret key files: created once with mode 0600, never overwritten |
 //! | [`log`] | the domain transparency log the authority runs: store, sequencer task, HTTP API, fsck |
 //! | [`grpc`] | the gRPC API: `provmesh.v1` services, health checking and reflection |
 //! | [`run`] | starting a node from a configuration and running it until it is told to stop |
@@ -18,6 +19,7 @@
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod keyfile;
 pub mod grpc;
 pub mod log;
 pub mod run;

@@ -6,7 +6,6 @@
 //! witnesses. The key name **is** the origin: a key file for another origin is refused
 //! rather than reused, because a new log key means a new log with a new origin.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use provmesh_protocol::note::{Ed25519Signer, KeyName, NoteSigner as _};
@@ -54,6 +53,9 @@ pub enum LogKeyError {
     /// The system random number generator failed.
     #[error("cannot generate a log key: the system random number generator failed")]
     Random,
+    /// The new key file could not be written.
+    #[error(transparent)]
+    KeyFile(#[from] crate::keyfile::KeyFileError),
 }
 
 /// Loads the log key from `dir`, or creates it (and the directory) if there is none.
@@ -85,8 +87,8 @@ pub fn load_or_create(dir: &Path, origin: &KeyName) -> Result<Ed25519Signer, Log
             aws_lc_rs::rand::fill(&mut seed).map_err(|_| LogKeyError::Random)?;
             let signer = Ed25519Signer::from_seed(origin.clone(), &seed);
             seed.fill(0);
-            write_new_private(&path, format!("{}\n", signer.to_skey()).as_bytes())
-                .map_err(io(&path))?;
+            crate::keyfile::write_new_private(&path, format!("{}\n", signer.to_skey()).as_bytes())
+                .map_err(LogKeyError::KeyFile)?;
             let vkey_path = dir.join(VKEY_FILE);
             std::fs::write(&vkey_path, format!("{}\n", signer.verifier().to_vkey()))
                 .map_err(io(&vkey_path))?;
@@ -95,20 +97,6 @@ pub fn load_or_create(dir: &Path, origin: &KeyName) -> Result<Ed25519Signer, Log
         }
         Err(source) => Err(LogKeyError::Io { path, source }),
     }
-}
-
-/// Writes a new file readable by its owner only, failing if it exists, and syncs it.
-fn write_new_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(contents)?;
-    file.sync_all()
 }
 
 #[cfg(test)]
