@@ -17,6 +17,7 @@
 //! | [`intoto`] | in-toto Statement v1 |
 //! | [`slsa`] | SLSA Provenance v1 predicate |
 //! | [`sigstore`] | Sigstore bundle v0.3 and TrustedRoot documents |
+//! | [`sigstore_trust`] | Sigstore TrustedRoot and ClientTrustConfig documents built from the domains' log, CT and CA keys |
 //! | [`spiffe`] | SPIFFE IDs, trust domains and SPIFFE trust bundle documents |
 //! | [`log`] | the domain transparency log: entry kinds, admission, the sequencer state machine |
 //! | [`proto`] | `provmesh.v1` protobuf messages (generated from `protocol/proto/`) |
@@ -34,5 +35,6 @@ pub mod merkle;
 pub mod note;
 pub mod proto;
 pub mod sigstore;
+pub mod sigstore_trust;
 pub mod slsa;
 pub mod spiffe;
