@@ -82,16 +82,6 @@ const FULL_TILE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 /// pruning criteria", so caches keep it only briefly.
 const PARTIAL_TILE_CACHE_CONTROL: &str = "public, max-age=60";
 
-/// DER prefix of an Ed25519 SubjectPublicKeyInfo, before the 32 key bytes.
-///
-/// RFC 8410 §4: `SubjectPublicKeyInfo ::= SEQUENCE { algorithm AlgorithmIdentifier,
-/// subjectPublicKey BIT STRING }` with `id-Ed25519 OBJECT IDENTIFIER ::= { 1 3 101 112 }`
-/// and "the parameters MUST be absent": `30 2a` (SEQUENCE, 42 bytes) `30 05 06 03 2b 65
-/// 70` (the algorithm) `03 21 00` (BIT STRING of 33 bytes, no unused bits).
-const ED25519_SPKI_PREFIX: [u8; 12] = [
-    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-];
-
 /// `Retry-After` sent with `429` when the log is overloaded (a spent quota sends the
 /// time the quota names instead): the sequencer drains a full queue within a few batch
 /// delays, so a second is enough for most clients to get through on their first retry.
@@ -139,9 +129,7 @@ pub fn tree_id(key_id: &[u8; 32]) -> i64 {
 
 /// The log's Ed25519 public key as a PKIX (`SubjectPublicKeyInfo`) PEM block.
 pub fn public_key_pem(public_key: &[u8; 32]) -> String {
-    let mut der = Vec::with_capacity(ED25519_SPKI_PREFIX.len() + public_key.len());
-    der.extend_from_slice(&ED25519_SPKI_PREFIX);
-    der.extend_from_slice(public_key);
+    let der = provmesh_protocol::sigstore_trust::ed25519_spki_der(public_key);
     // 44 base64 characters: one line, well under PEM's 64-character limit (RFC 7468 §2).
     format!(
         "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
