@@ -30,6 +30,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("cosignature", cosignature),
     ("rekor_entry", rekor_entry),
     ("signer_cert", signer_cert),
+    ("sct", sct),
 ];
 
 /// Fixed keys so that verification code runs on fuzzed notes (a fuzzer can copy the key
@@ -276,4 +277,16 @@ fn fulcio_roots() -> Option<&'static crate::log::signer_cert::CodeSigningRoots> 
             crate::log::signer_cert::CodeSigningRoots::from_der(&ders).ok()
         })
         .as_ref()
+}
+
+/// SCT lists and certificates with embedded SCTs: what decodes encodes back to the same
+/// bytes, and a certificate's precertificate TBS is never longer than the certificate.
+pub fn sct(data: &[u8]) {
+    use crate::ca::{decode_sct_list, embedded_scts, encode_sct_list};
+    if let Ok(scts) = decode_sct_list(data) {
+        assert!(matches!(encode_sct_list(&scts), Ok(ref bytes) if bytes == data));
+    }
+    if let Ok(embedded) = embedded_scts(data) {
+        assert!(embedded.precertificate_tbs_der.len() < data.len());
+    }
 }

@@ -19,10 +19,12 @@
 //! | [`sigstore`] | Sigstore bundle v0.3 and TrustedRoot documents |
 //! | [`sigstore_trust`] | Sigstore TrustedRoot and ClientTrustConfig documents built from the domains' log, CT and CA keys |
 //! | [`spiffe`] | SPIFFE IDs, trust domains and SPIFFE trust bundle documents |
+//! | [`ca`] | the code-signing CA: Fulcio-profile leaves with one embedded RFC 6962 SCT, the CT log key, the code-signing root |
 //! | [`log`] | the domain transparency log: entry kinds, admission, the sequencer state machine |
 //! | [`proto`] | `provmesh.v1` protobuf messages (generated from `protocol/proto/`) |
 //! | [`machine`] | the contract every protocol state machine follows |
 
+pub mod ca;
 pub mod checkpoint;
 pub mod cosignature;
 pub mod dsse;
