@@ -11,6 +11,7 @@
 //! | [`telemetry`] | logs (`tracing`) and Prometheus metrics (registry and `/metrics` server) |
 //! | [`shutdown`] | the shutdown signal, SIGINT/SIGTERM, supervised tasks and the grace period |
 //! | [`keyfile`] | secret key files: created once with mode 0600, never overwritten |
+//! | [`identity`] | SPIFFE identity sources (the embedded dev CA) and JWT-SVID validation |
 //! | [`log`] | the domain transparency log the authority runs: store, sequencer task, HTTP API, fsck |
 //! | [`grpc`] | the gRPC API: `provmesh.v1` services, health checking and reflection |
 //! | [`run`] | starting a node from a configuration and running it until it is told to stop |
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod keyfile;
 pub mod grpc;
+pub mod identity;
 pub mod log;
 pub mod run;
 pub mod shutdown;
