@@ -16,18 +16,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::digest::{Digest, SHA256};
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use provmesh_protocol::log::entry::ProposedEntry;
 use provmesh_protocol::log::signer_cert::CodeSigningRoots;
 use provmesh_protocol::merkle::Hash;
 use provmesh_protocol::spiffe::{SpiffeId, TrustDomain};
-use rcgen::string::{BmpString, Ia5String, PrintableString, UniversalString};
+use rcgen::string::Ia5String;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
-    SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType,
 };
+
+use crate::identity::dev_ca::pem_certificate_der;
 
 /// How far around "now" a generated root is valid: a day back (clock skew between the
 /// machine that generated it and the log) to a day ahead (long benchmark runs).
@@ -188,14 +187,18 @@ impl BenchCa {
             }
         }
         let der = pem_certificate_der(cert_pem).map_err(BenchCaError::CaCertificate)?;
-        let subject = certificate_subject(&der).map_err(BenchCaError::CaCertificate)?;
         let key = KeyPair::from_pem(key_pem).map_err(BenchCaError::CaKey)?;
-        let mut params = CertificateParams::default();
-        params.distinguished_name = subject;
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        // rcgen reads the subject with x509-parser and keeps each attribute's string type,
+        // so leaves name it as the issuer with the same bytes; it refuses a subject it
+        // cannot write back (a multi-valued RDN, an unsupported string type).
+        let issuer = Issuer::from_ca_cert_der(&der.as_slice().into(), key).map_err(|e| {
+            BenchCaError::CaCertificate(format!(
+                "{e} (expected an X.509 certificate whose subject has one attribute per \
+                 RDN, each a UTF8, Printable, IA5, Teletex, BMP or Universal string)"
+            ))
+        })?;
         let ca = BenchCa {
-            issuer: Issuer::new(params, key),
+            issuer,
             cert_pem: cert_pem.to_owned(),
             key_pem: key_pem.to_owned(),
         };
@@ -383,155 +386,11 @@ fn set_validity(params: &mut CertificateParams, not_before: Duration, not_after:
     params.not_after = epoch + not_after;
 }
 
-/// The DER of the one `CERTIFICATE` block in `pem`.
-fn pem_certificate_der(pem: &str) -> Result<Vec<u8>, String> {
-    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
-    const END: &str = "-----END CERTIFICATE-----";
-    let start = pem
-        .find(BEGIN)
-        .ok_or("no \"-----BEGIN CERTIFICATE-----\" line")?
-        + BEGIN.len();
-    let end = pem[start..]
-        .find(END)
-        .ok_or("no \"-----END CERTIFICATE-----\" line")?
-        + start;
-    if pem[end + END.len()..].contains(BEGIN) {
-        return Err("more than one certificate; give the CA certificate alone".into());
-    }
-    let base64: String = pem[start..end]
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    STANDARD
-        .decode(base64)
-        .map_err(|_| "the certificate is not valid base64".into())
-}
-
-/// One DER element: its tag, its content, and what follows it.
-fn der_element(input: &[u8]) -> Result<(u8, &[u8], &[u8]), String> {
-    let truncated = || "truncated DER".to_owned();
-    let (&tag, rest) = input.split_first().ok_or_else(truncated)?;
-    if tag & 0x1f == 0x1f {
-        return Err("multi-byte DER tags are not supported".into());
-    }
-    let (&first, mut rest) = rest.split_first().ok_or_else(truncated)?;
-    let len = if first < 0x80 {
-        usize::from(first)
-    } else {
-        // X.690 §8.1.3.5: long form, `first & 0x7f` length octets follow.
-        let count = usize::from(first & 0x7f);
-        if count == 0 || count > 4 {
-            return Err("unsupported DER length".into());
-        }
-        let (octets, tail) = rest.split_at_checked(count).ok_or_else(truncated)?;
-        rest = tail;
-        octets
-            .iter()
-            .fold(0usize, |n, &b| (n << 8) | usize::from(b))
-    };
-    let (content, tail) = rest.split_at_checked(len).ok_or_else(truncated)?;
-    Ok((tag, content, tail))
-}
-
-/// Expects an element with `tag` and returns its content and what follows.
-fn expect<'a>(input: &'a [u8], tag: u8, what: &str) -> Result<(&'a [u8], &'a [u8]), String> {
-    let (found, content, rest) = der_element(input)?;
-    if found != tag {
-        return Err(format!(
-            "{what}: expected DER tag {tag:#04x}, found {found:#04x}"
-        ));
-    }
-    Ok((content, rest))
-}
-
-/// The subject name of a DER certificate, as an rcgen name that encodes to the same
-/// bytes (the log compares a leaf's issuer with its CA's subject byte for byte).
-///
-/// RFC 5280 §4.1: `Certificate ::= SEQUENCE { tbsCertificate, … }`,
-/// `TBSCertificate ::= SEQUENCE { version [0] EXPLICIT DEFAULT v1, serialNumber,
-/// signature, issuer, validity, subject, … }`, `Name ::= SEQUENCE OF
-/// RelativeDistinguishedName`, `RelativeDistinguishedName ::= SET SIZE (1..MAX) OF
-/// AttributeTypeAndValue`, `AttributeTypeAndValue ::= SEQUENCE { type OID, value ANY }`.
-fn certificate_subject(der: &[u8]) -> Result<DistinguishedName, String> {
-    let (certificate, _) = expect(der, 0x30, "Certificate")?;
-    let (tbs, _) = expect(certificate, 0x30, "TBSCertificate")?;
-    let mut rest = tbs;
-    let (tag, _, after) = der_element(rest)?;
-    if tag == 0xa0 {
-        rest = after;
-    }
-    let (_, rest) = expect(rest, 0x02, "serialNumber")?;
-    let (_, rest) = expect(rest, 0x30, "signature")?;
-    let (_, rest) = expect(rest, 0x30, "issuer")?;
-    let (_, rest) = expect(rest, 0x30, "validity")?;
-    let (mut rdns, _) = expect(rest, 0x30, "subject")?;
-    let mut name = DistinguishedName::new();
-    while !rdns.is_empty() {
-        let (set, tail) = expect(rdns, 0x31, "RelativeDistinguishedName")?;
-        rdns = tail;
-        let (atv, after) = expect(set, 0x30, "AttributeTypeAndValue")?;
-        if !after.is_empty() {
-            return Err("the subject has a multi-valued RDN, which rcgen cannot write".into());
-        }
-        let (oid, value) = expect(atv, 0x06, "attribute type")?;
-        let (tag, content, after) = der_element(value)?;
-        if !after.is_empty() {
-            return Err("trailing bytes in a subject attribute".into());
-        }
-        let text = || String::from_utf8(content.to_vec()).map_err(|e| e.to_string());
-        let value = match tag {
-            0x0c => DnValue::Utf8String(text()?),
-            0x13 => DnValue::PrintableString(
-                PrintableString::try_from(text()?).map_err(|e| e.to_string())?,
-            ),
-            0x16 => DnValue::Ia5String(Ia5String::try_from(text()?).map_err(|e| e.to_string())?),
-            0x1e => DnValue::BmpString(
-                BmpString::from_utf16be(content.to_vec()).map_err(|e| e.to_string())?,
-            ),
-            0x1c => DnValue::UniversalString(
-                UniversalString::from_utf32be(content.to_vec()).map_err(|e| e.to_string())?,
-            ),
-            other => {
-                return Err(format!(
-                    "subject attribute of DER string type {other:#04x} is not supported"
-                ));
-            }
-        };
-        name.push(DnType::from_oid(&oid_arcs(oid)?), value);
-    }
-    Ok(name)
-}
-
-/// The arcs of a DER OBJECT IDENTIFIER's content (X.690 §8.19).
-fn oid_arcs(content: &[u8]) -> Result<Vec<u64>, String> {
-    let mut arcs = Vec::new();
-    let mut value: u64 = 0;
-    for (i, &byte) in content.iter().enumerate() {
-        value = value.checked_mul(128).ok_or("OID arc too large")? | u64::from(byte & 0x7f);
-        if byte & 0x80 == 0 {
-            if arcs.is_empty() {
-                // The first subidentifier is `40 * arc0 + arc1` (arc0 ≤ 2).
-                let first = (value / 40).min(2);
-                arcs.push(first);
-                arcs.push(value - first * 40);
-            } else {
-                arcs.push(value);
-            }
-            value = 0;
-        } else if i + 1 == content.len() {
-            return Err("truncated OID".into());
-        }
-    }
-    if arcs.is_empty() {
-        return Err("empty OID".into());
-    }
-    Ok(arcs)
-}
-
 #[cfg(test)]
 mod tests {
     use provmesh_protocol::log::entry::ProposedEntry;
     use provmesh_protocol::log::signer_cert::CodeSigningRoots;
+    use rcgen::DnValue;
 
     use super::*;
 
@@ -559,9 +418,14 @@ mod tests {
         assert_eq!(admitted.body, signed.canonical_body);
         assert_eq!(admitted.leaf_hash, signed.leaf_hash);
         assert_eq!(admitted.search_keys, vec![digest]);
+        // ECDSA signatures are randomised: a second entry for the digest differs in its
+        // signature only.
+        let again: serde_json::Value =
+            serde_json::from_slice(&signer.hashedrekord(digest).unwrap()).unwrap();
+        assert_eq!(again["spec"]["data"], json["spec"]["data"]);
         assert_eq!(
-            signer.hashedrekord(digest).unwrap().len(),
-            signed.json.len()
+            again["spec"]["signature"]["publicKey"],
+            json["spec"]["signature"]["publicKey"]
         );
 
         // A signature over another digest does not verify.
@@ -607,6 +471,40 @@ mod tests {
     }
 
     #[test]
+    fn a_reloaded_ca_keeps_the_string_types_of_its_subject() {
+        // A subject mixing PrintableString and UTF8String: a leaf's issuer must repeat
+        // it byte for byte, or the log refuses the leaf and `from_pem` reports it.
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = CertificateParams::default();
+        let mut name = DistinguishedName::new();
+        name.push(
+            DnType::CountryName,
+            DnValue::PrintableString("DE".try_into().unwrap()),
+        );
+        name.push(DnType::OrganizationName, "provmesh bench");
+        name.push(
+            DnType::CommonName,
+            DnValue::PrintableString("bench CA".try_into().unwrap()),
+        );
+        params.distinguished_name = name;
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        let now = unix_now();
+        set_validity(&mut params, now - LEAF_BACKDATE, now + LEAF_BACKDATE);
+        let cert = params.self_signed(&key).unwrap();
+        let ca = BenchCa::from_pem(&cert.pem(), &key.serialize_pem()).unwrap();
+        let signer = ca
+            .issue_signer("spiffe://bench.example/writer/0", Duration::from_secs(60))
+            .unwrap();
+        let (_, leaf) = x509_parser::parse_x509_certificate(signer.certificate_der()).unwrap();
+        let (_, root) = x509_parser::parse_x509_certificate(cert.der()).unwrap();
+        assert_eq!(
+            leaf.tbs_certificate.issuer.as_raw(),
+            root.tbs_certificate.subject.as_raw()
+        );
+    }
+
+    #[test]
     fn a_key_that_is_not_the_cas_is_refused_at_load() {
         let ca = BenchCa::generate("bench.example").unwrap();
         let other = BenchCa::generate("bench.example").unwrap();
@@ -629,17 +527,5 @@ mod tests {
             ca.issue_signer("https://bench.example/x", Duration::from_secs(60)),
             Err(BenchCaError::Identity { .. })
         ));
-    }
-
-    #[test]
-    fn oid_arcs_decode() {
-        // 2.5.4.3 (commonName) and 1.2.840.10045.2.1 (id-ecPublicKey).
-        assert_eq!(oid_arcs(&[0x55, 0x04, 0x03]).unwrap(), vec![2, 5, 4, 3]);
-        assert_eq!(
-            oid_arcs(&[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]).unwrap(),
-            vec![1, 2, 840, 10045, 2, 1]
-        );
-        assert!(oid_arcs(&[0x2a, 0x86]).is_err());
-        assert!(oid_arcs(&[]).is_err());
     }
 }

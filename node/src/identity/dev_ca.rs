@@ -38,7 +38,7 @@ use aws_lc_rs::signature::{
     ECDSA_P384_SHA384_ASN1, EcdsaKeyPair, KeyPair as _, UnparsedPublicKey,
 };
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use provmesh_protocol::spiffe::{AddKeyError, SpiffeId, TrustBundle, TrustDomain};
 use rcgen::string::Ia5String;
 use rcgen::{
@@ -49,6 +49,10 @@ use rcgen::{
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
+use x509_parser::certificate::X509Certificate;
+use x509_parser::error::PEMError;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::pem::Pem;
 
 use crate::keyfile::{self, KeyFileError};
 
@@ -78,8 +82,6 @@ const P384_SPKI_PREFIX: &[u8] = &[
     0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b,
     0x81, 0x04, 0x00, 0x22, 0x03, 0x62, 0x00,
 ];
-/// DER of the subjectAltName extension's OID, 2.5.29.17 (RFC 5280 §4.2.1.6).
-const OID_SAN: &[u8] = &[0x06, 0x03, 0x55, 0x1d, 0x11];
 
 /// What the dev CA is configured with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -466,7 +468,7 @@ impl DevCa {
         let params = root_params(trust_domain)?;
         let (ca_der, ca_not_before, ca_not_after) = match existing {
             Some(pem) => {
-                let der = pem_certificate(&pem).map_err(|reason| OpenError::Unreadable {
+                let der = pem_certificate_der(&pem).map_err(|reason| OpenError::Unreadable {
                     path: cert_path.clone(),
                     reason,
                 })?;
@@ -822,19 +824,85 @@ fn read_ca_pem(path: &Path) -> Result<Option<String>, OpenError> {
         })
 }
 
-/// The DER of the one `CERTIFICATE` block of `pem` (RFC 7468 §5).
-fn pem_certificate(pem: &str) -> Result<Vec<u8>, String> {
-    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
-    const END: &str = "-----END CERTIFICATE-----";
-    let (_, body) = pem.split_once(BEGIN).ok_or("no BEGIN CERTIFICATE line")?;
-    let (body, tail) = body.split_once(END).ok_or("no END CERTIFICATE line")?;
-    if tail.contains(BEGIN) {
-        return Err("more than one certificate".into());
+/// The DER of the one `CERTIFICATE` block of `pem` (RFC 7468 §5); blocks with other
+/// labels and text around the blocks are ignored. `pem` is bounded by the caller.
+pub(crate) fn pem_certificate_der(pem: &str) -> Result<Vec<u8>, String> {
+    let mut certificate = None;
+    for block in Pem::iter_from_buffer(pem.as_bytes()) {
+        let block = block.map_err(|e| match e {
+            PEMError::Base64DecodeError => "the certificate is not base64".to_owned(),
+            PEMError::IncompletePEM => "no END CERTIFICATE line".to_owned(),
+            other => format!("not PEM: {other}"),
+        })?;
+        if block.label != "CERTIFICATE" {
+            continue;
+        }
+        if certificate.is_some() {
+            return Err("more than one certificate; give the CA certificate alone".into());
+        }
+        certificate = Some(block.contents);
     }
-    let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    STANDARD
-        .decode(b64)
-        .map_err(|_| "the certificate is not base64".into())
+    certificate.ok_or_else(|| "no BEGIN CERTIFICATE line".into())
+}
+
+/// A certificate as x509-parser reads it, with its validity window in Unix seconds.
+struct ParsedCert<'a> {
+    x509: X509Certificate<'a>,
+    not_before: u64,
+    not_after: u64,
+}
+
+impl<'a> ParsedCert<'a> {
+    /// `Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }`
+    /// (RFC 5280 §4.1), with nothing after it, a signature BIT STRING without unused bits
+    /// (an ECDSA signature is whole octets) and a validity that starts after 1970.
+    fn parse(der: &'a [u8]) -> Option<ParsedCert<'a>> {
+        let (rest, x509) = x509_parser::parse_x509_certificate(der).ok()?;
+        if !rest.is_empty() || x509.signature_value.unused_bits != 0 {
+            return None;
+        }
+        let validity = x509.validity();
+        let not_before = u64::try_from(validity.not_before.timestamp()).ok()?;
+        let not_after = u64::try_from(validity.not_after.timestamp()).ok()?;
+        Some(ParsedCert {
+            x509,
+            not_before,
+            not_after,
+        })
+    }
+
+    /// Whether both agree in everything this CA fixes in its root apart from key,
+    /// signature, serial and validity: version, TBS signature algorithm, issuer and
+    /// subject (byte for byte), unique identifiers, extensions in order, and the outer
+    /// signature algorithm.
+    fn same_profile(&self, other: &ParsedCert<'_>) -> bool {
+        let (a, b) = (&self.x509.tbs_certificate, &other.x509.tbs_certificate);
+        a.version == b.version
+            && a.signature == b.signature
+            && a.issuer.as_raw() == b.issuer.as_raw()
+            && a.subject.as_raw() == b.subject.as_raw()
+            && a.issuer_uid == b.issuer_uid
+            && a.subject_uid == b.subject_uid
+            && a.extensions() == b.extensions()
+            && self.x509.signature_algorithm == other.x509.signature_algorithm
+    }
+
+    /// The URIs of its subjectAltName extensions (RFC 5280 §4.2.1.6:
+    /// `uniformResourceIdentifier [6] IA5String`).
+    fn san_uris(&self) -> Vec<&'a str> {
+        self.x509
+            .iter_extensions()
+            .filter_map(|ext| match ext.parsed_extension() {
+                ParsedExtension::SubjectAlternativeName(san) => Some(san),
+                _ => None,
+            })
+            .flat_map(|san| &san.general_names)
+            .filter_map(|name| match name {
+                GeneralName::URI(uri) => Some(*uri),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// Checks a stored root against the key, trust domain and profile of this CA, and
@@ -851,25 +919,30 @@ fn check_root(
         path: path.to_owned(),
         reason: reason.to_owned(),
     };
-    let stored = CertParts::parse(der).ok_or_else(|| unreadable("not a DER certificate"))?;
+    let stored = ParsedCert::parse(der).ok_or_else(|| unreadable("not a DER certificate"))?;
     // What this CA would write now with the same key, apart from serial and validity.
     let reference = params
         .self_signed(key)
         .map_err(crypto_error("make a reference root certificate"))?;
-    let expected = CertParts::parse(reference.der())
+    let expected = ParsedCert::parse(reference.der())
         .ok_or_else(|| unreadable("rcgen wrote an unparsable certificate"))?;
-    if stored.spki != expected.spki {
+    if stored.x509.tbs_certificate.subject_pki.raw != expected.x509.tbs_certificate.subject_pki.raw
+    {
         return Err(OpenError::KeyMismatch {
             path: path.to_owned(),
             key: key_path.to_owned(),
         });
     }
+    // The signature is over the TBSCertificate's DER as stored (RFC 5280 §4.1.1.3).
     UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, key.public_key_raw())
-        .verify(stored.tbs, stored.signature)
+        .verify(
+            stored.x509.tbs_certificate.as_ref(),
+            &stored.x509.signature_value.data,
+        )
         .map_err(|_| OpenError::BadSignature {
             path: path.to_owned(),
         })?;
-    let uris = san_uris(stored.extensions);
+    let uris = stored.san_uris();
     if uris != [trust_domain.id().as_str()] {
         return Err(OpenError::TrustDomainMismatch {
             path: path.to_owned(),
@@ -877,19 +950,7 @@ fn check_root(
             expected: trust_domain.clone(),
         });
     }
-    if (
-        stored.tbs_alg,
-        stored.issuer,
-        stored.subject,
-        stored.extensions,
-        stored.sig_alg,
-    ) != (
-        expected.tbs_alg,
-        expected.issuer,
-        expected.subject,
-        expected.extensions,
-        expected.sig_alg,
-    ) {
+    if !stored.same_profile(&expected) {
         return Err(OpenError::ForeignProfile {
             path: path.to_owned(),
         });
@@ -897,210 +958,24 @@ fn check_root(
     Ok((stored.not_before, stored.not_after))
 }
 
-/// One DER element: its tag, its content, and the whole encoding.
-struct Tlv<'a> {
-    tag: u8,
-    content: &'a [u8],
-    whole: &'a [u8],
-}
-
-/// Splits the DER element at the front of `input` from what follows. Single-byte tags
-/// and definite lengths of up to four octets (X.690 §8.1), all a certificate uses.
-fn der_split(input: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    if tag & 0x1f == 0x1f {
-        return None;
-    }
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let count = usize::from(first & 0x7f);
-        if count == 0 || count > 4 {
-            return None;
-        }
-        let (octets, rest) = rest.split_at_checked(count)?;
-        let len = octets.iter().fold(0, |n, &b| (n << 8) | usize::from(b));
-        (len, rest)
-    };
-    let header = input.len() - rest.len();
-    let (content, tail) = rest.split_at_checked(len)?;
-    let whole = input.get(..header + len)?;
-    Some((
-        Tlv {
-            tag,
-            content,
-            whole,
-        },
-        tail,
-    ))
-}
-
-/// [`der_split`], for an element that must have `tag`.
-fn der_expect(input: &[u8], tag: u8) -> Option<(Tlv<'_>, &[u8])> {
-    der_split(input).filter(|(tlv, _)| tlv.tag == tag)
-}
-
-/// The parts of a certificate compared on reload (RFC 5280 §4.1).
-struct CertParts<'a> {
-    tbs: &'a [u8],
-    tbs_alg: &'a [u8],
-    issuer: &'a [u8],
-    not_before: u64,
-    not_after: u64,
-    subject: &'a [u8],
-    spki: &'a [u8],
-    /// Everything after the subjectPublicKeyInfo (here the `[3]` extensions).
-    extensions: &'a [u8],
-    sig_alg: &'a [u8],
-    signature: &'a [u8],
-}
-
-impl<'a> CertParts<'a> {
-    /// `Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }`,
-    /// `TBSCertificate ::= SEQUENCE { version [0], serialNumber, signature, issuer,
-    /// validity, subject, subjectPublicKeyInfo, … }`.
-    fn parse(der: &'a [u8]) -> Option<CertParts<'a>> {
-        let (cert, rest) = der_expect(der, 0x30)?;
-        let (tbs, after) = der_expect(cert.content, 0x30)?;
-        let (sig_alg, after) = der_expect(after, 0x30)?;
-        let (bits, after) = der_expect(after, 0x03)?;
-        if !rest.is_empty() || !after.is_empty() {
-            return None;
-        }
-        let (_version, fields) = der_expect(tbs.content, 0xa0)?;
-        let (_serial, fields) = der_expect(fields, 0x02)?;
-        let (tbs_alg, fields) = der_expect(fields, 0x30)?;
-        let (issuer, fields) = der_expect(fields, 0x30)?;
-        let (validity, fields) = der_expect(fields, 0x30)?;
-        let (subject, fields) = der_expect(fields, 0x30)?;
-        let (spki, extensions) = der_expect(fields, 0x30)?;
-        let (not_before, times) = der_split(validity.content)?;
-        let (not_after, _) = der_split(times)?;
-        Some(CertParts {
-            tbs: tbs.whole,
-            tbs_alg: tbs_alg.whole,
-            issuer: issuer.whole,
-            not_before: der_time(&not_before)?,
-            not_after: der_time(&not_after)?,
-            subject: subject.whole,
-            spki: spki.whole,
-            extensions,
-            sig_alg: sig_alg.whole,
-            // A BIT STRING's first octet counts unused bits; a signature has none.
-            signature: bits.content.strip_prefix(&[0])?,
-        })
-    }
-}
-
-/// The URIs of the subjectAltName extension in a certificate's `[3] Extensions`.
-fn san_uris(extensions: &[u8]) -> Vec<&str> {
-    let mut uris = Vec::new();
-    let Some((list, _)) =
-        der_expect(extensions, 0xa3).and_then(|(e, _)| der_expect(e.content, 0x30))
-    else {
-        return uris;
-    };
-    let mut rest = list.content;
-    // Extension ::= SEQUENCE { extnID OID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }
-    while let Some((ext, tail)) = der_expect(rest, 0x30) {
-        rest = tail;
-        let Some(body) = ext.content.strip_prefix(OID_SAN) else {
-            continue;
-        };
-        let body = der_expect(body, 0x01).map_or(body, |(_, after)| after);
-        // GeneralNames ::= SEQUENCE OF GeneralName; uniformResourceIdentifier is [6] IA5String.
-        let Some((names, _)) =
-            der_expect(body, 0x04).and_then(|(v, _)| der_expect(v.content, 0x30))
-        else {
-            continue;
-        };
-        let mut names = names.content;
-        while let Some((name, tail)) = der_split(names) {
-            names = tail;
-            if name.tag == 0x86
-                && let Ok(uri) = std::str::from_utf8(name.content)
-            {
-                uris.push(uri);
-            }
-        }
-    }
-    uris
-}
-
-/// A UTCTime (`YYMMDDHHMMSSZ`, years 1950–2049) or GeneralizedTime (`YYYYMMDDHHMMSSZ`)
-/// as Unix seconds (RFC 5280 §4.1.2.5.1, §4.1.2.5.2).
-fn der_time(time: &Tlv<'_>) -> Option<u64> {
-    let content = time.content;
-    let (year, rest) = match (time.tag, content.len()) {
-        (0x17, 13) => {
-            let yy = digits(content.get(..2)?)?;
-            (
-                if yy >= 50 { 1900 + yy } else { 2000 + yy },
-                content.get(2..)?,
-            )
-        }
-        (0x18, 15) => (digits(content.get(..4)?)?, content.get(4..)?),
-        _ => return None,
-    };
-    if rest.get(10) != Some(&b'Z') {
-        return None;
-    }
-    let field = |i: usize| digits(rest.get(i..i + 2)?);
-    let (month, day, hour, minute, second) =
-        (field(0)?, field(2)?, field(4)?, field(6)?, field(8)?);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
-        return None;
-    }
-    // Days from 1970-01-01 to year-month-day in the proleptic Gregorian calendar (Howard
-    // Hinnant's `days_from_civil`, for years ≥ 0).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = (era * 146_097 + doe).checked_sub(719_468)?;
-    Some(days * 86_400 + hour * 3600 + minute * 60 + second)
-}
-
-/// An unsigned decimal number of ASCII digits only.
-fn digits(bytes: &[u8]) -> Option<u64> {
-    bytes.iter().try_fold(0u64, |n, &b| {
-        b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0'))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn der_times_convert_to_unix_seconds() {
-        let der_time = |tag, content| {
-            super::der_time(&Tlv {
-                tag,
-                content,
-                whole: content,
-            })
+    fn the_one_certificate_block_of_a_pem_file_is_read() {
+        let block = |label: &str, body: &str| {
+            format!("-----BEGIN {label}-----\n{body}\n-----END {label}-----\n")
         };
-        assert_eq!(der_time(0x17, &b"700101000000Z"[..]), Some(0));
-        assert_eq!(der_time(0x17, &b"000229120000Z"[..]), Some(951_825_600));
-        assert_eq!(der_time(0x17, &b"491231235959Z"[..]), Some(2_524_607_999));
-        assert_eq!(der_time(0x18, &b"20500101000000Z"[..]), Some(2_524_608_000));
-        assert_eq!(der_time(0x17, &b"691231235959Z"[..]), None, "before 1970");
-        assert_eq!(der_time(0x17, &b"701301000000Z"[..]), None, "month 13");
-        assert_eq!(der_time(0x17, &b"7001010000+0Z"[..]), None, "sign");
-        assert_eq!(
-            der_time(0x18, b"700101000000Z"),
-            None,
-            "UTCTime length as GeneralizedTime"
-        );
+        let cert = block("CERTIFICATE", "AQID");
+        assert_eq!(pem_certificate_der(&cert), Ok(vec![1, 2, 3]));
+        let with_text = format!("a comment\n{}{cert}", block("PRIVATE KEY", "BAUG"));
+        assert_eq!(pem_certificate_der(&with_text), Ok(vec![1, 2, 3]));
+        assert!(pem_certificate_der(&format!("{cert}{cert}")).is_err());
+        assert!(pem_certificate_der("not a certificate").is_err());
+        assert!(pem_certificate_der(&block("PRIVATE KEY", "BAUG")).is_err());
+        assert!(pem_certificate_der(&block("CERTIFICATE", "A!ID")).is_err());
+        assert!(pem_certificate_der("-----BEGIN CERTIFICATE-----\nAQID\n").is_err());
     }
 
     #[test]
