@@ -17,6 +17,7 @@
 //! | [`intoto`] | in-toto Statement v1 |
 //! | [`slsa`] | SLSA Provenance v1 predicate |
 //! | [`sigstore`] | Sigstore bundle v0.3 and TrustedRoot documents |
+//! | [`sigstore_bundle`] | Sigstore bundles built from a signature or DSSE envelope and the domain log's entry, written as JSON every stock verifier reads |
 //! | [`sigstore_trust`] | Sigstore TrustedRoot and ClientTrustConfig documents built from the domains' log, CT and CA keys |
 //! | [`spiffe`] | SPIFFE IDs, trust domains and SPIFFE trust bundle documents |
 //! | [`ca`] | the code-signing CA: Fulcio-profile leaves with one embedded RFC 6962 SCT, the CT log key, the code-signing root |
@@ -37,6 +38,7 @@ pub mod merkle;
 pub mod note;
 pub mod proto;
 pub mod sigstore;
+pub mod sigstore_bundle;
 pub mod sigstore_trust;
 pub mod slsa;
 pub mod spiffe;

@@ -212,7 +212,10 @@ impl ParsedBundle {
         Ok(ParsedBundle { bundle, version })
     }
 
-    /// Serializes the bundle as protobuf JSON (compact).
+    /// Serializes the bundle as protobuf JSON (compact), leaving out default-valued
+    /// fields as the protobuf JSON mapping allows. Bundles provmesh hands to clients go
+    /// through [`crate::sigstore_bundle::to_json`] instead: sigstore-python requires
+    /// `logIndex` and `hashes` even when they are `0` and empty.
     pub fn to_json(&self) -> Result<Vec<u8>, SerializeError> {
         bundle_to_json(&self.bundle)
     }
@@ -262,7 +265,8 @@ impl ParsedBundle {
     }
 }
 
-/// Serializes any bundle as protobuf JSON (compact).
+/// Serializes any bundle as protobuf JSON (compact), leaving out default-valued fields
+/// (see [`ParsedBundle::to_json`] and [`crate::sigstore_bundle::to_json`]).
 pub fn bundle_to_json(bundle: &Bundle) -> Result<Vec<u8>, SerializeError> {
     serde_json::to_vec(bundle).map_err(SerializeError::Json)
 }

@@ -894,6 +894,9 @@ fn issuer_refuses_bad_ca_material() {
     let root_key = rcgen::KeyPair::try_from(&ca.root_key[..]).unwrap();
     let mut root_params = rcgen::CertificateParams::default();
     root_params.distinguished_name = rcgen::DistinguishedName::new();
+    root_params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, trust_domain().as_str());
     root_params.distinguished_name.push(
         rcgen::DnType::CommonName,
         code_signing_root_name(&trust_domain()),

@@ -103,6 +103,9 @@ pub fn create_code_signing_root(
     })?;
     let mut params = CertificateParams::default();
     let mut name = DistinguishedName::new();
+    // Trusted roots name each CA by organization and common name, and sigstore-python
+    // requires both: the organization is the trust domain.
+    name.push(DnType::OrganizationName, trust_domain.as_str());
     name.push(DnType::CommonName, code_signing_root_name(trust_domain));
     params.distinguished_name = name;
     params.serial_number = Some(SerialNumber::from_slice(&serial));
