@@ -20,9 +20,9 @@
 pub mod bench;
 pub mod cli;
 pub mod config;
-pub mod keyfile;
 pub mod grpc;
 pub mod identity;
+pub mod keyfile;
 pub mod log;
 pub mod run;
 pub mod shutdown;
