@@ -24,6 +24,7 @@
 //! | [`log`] | the domain transparency log: entry kinds, admission, the sequencer state machine |
 //! | [`proto`] | `provmesh.v1` protobuf messages (generated from `protocol/proto/`) |
 //! | [`machine`] | the contract every protocol state machine follows |
+//! | [`verify`] | offline verification of Sigstore bundles against a TrustedRoot and an identity policy |
 
 pub mod ca;
 pub mod checkpoint;
@@ -42,3 +43,4 @@ pub mod sigstore_bundle;
 pub mod sigstore_trust;
 pub mod slsa;
 pub mod spiffe;
+pub mod verify;

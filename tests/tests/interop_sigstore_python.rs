@@ -54,6 +54,7 @@ use provmesh_protocol::sigstore_trust::{
     CaTrust, CtTrust, DomainTrust, LogTrust, client_trust_config, trusted_root,
 };
 use provmesh_protocol::spiffe::{SpiffeId, TrustDomain};
+use provmesh_protocol::verify::{Artifact, IdentityPolicy, verify_bundle};
 use sha2::{Digest as _, Sha256};
 
 const TRUST_DOMAIN: &str = "org-a.example";
@@ -373,7 +374,24 @@ async fn sigstore_python_accepts_provmesh_bundles_offline() {
         &to_json(&attestation_bundle).unwrap(),
     );
 
+    // provmesh's own offline verifier must reach the same verdict as sigstore-python.
+    let ours = |bundle: &Path, identity: &str, artifact: &Path| {
+        let policy = IdentityPolicy {
+            identity: identity.to_owned(),
+            issuer: OIDC_ISSUER.to_owned(),
+        };
+        let artifact = std::fs::read(artifact).unwrap();
+        verify_bundle(
+            &std::fs::read(bundle).unwrap(),
+            Artifact::Bytes(&artifact),
+            &policy,
+            &root,
+        )
+    };
     let accepts = |bundle: &Path, artifact: &Path| {
+        if let Err(e) = ours(bundle, IDENTITY, artifact) {
+            panic!("provmesh's verifier refused {}: {e}", bundle.display());
+        }
         let output = verify(&cli, &config_path, bundle, IDENTITY, artifact);
         assert!(
             output.status.success() && String::from_utf8_lossy(&output.stderr).contains("OK: "),
@@ -383,6 +401,12 @@ async fn sigstore_python_accepts_provmesh_bundles_offline() {
         );
     };
     let refuses = |bundle: &Path, identity: &str, artifact: &Path, reason: &str| {
+        assert!(
+            ours(bundle, identity, artifact).is_err(),
+            "provmesh's verifier accepted {} for {identity} and {}",
+            bundle.display(),
+            artifact.display()
+        );
         let output = verify(&cli, &config_path, bundle, identity, artifact);
         assert!(
             !output.status.success(),
