@@ -48,6 +48,11 @@ pub enum Command {
     /// Measure a running system under load.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Verify a Sigstore bundle for FILE offline: log key and checkpoint, signed entry
+    /// timestamp, inclusion proof, certificate chain at the integrated time, embedded SCT,
+    /// signer identity and issuer, and the artifact's signature (or DSSE subject). Exits 0
+    /// when everything holds, 1 with the reason otherwise.
+    Verify(VerifyArgs),
     /// Print the version.
     Version,
 }
@@ -68,6 +73,28 @@ pub struct RunArgs {
     /// log serves reads but refuses to sign until its store contains that tree.
     #[arg(long, value_name = "FILE")]
     pub published_checkpoint: Option<PathBuf>,
+}
+
+/// Arguments of `provmesh verify`.
+#[derive(Debug, Args)]
+#[non_exhaustive]
+pub struct VerifyArgs {
+    /// The artifact (for a DSSE attestation: the file its in-toto subject names).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The bundle (default: FILE.sigstore.json).
+    #[arg(long, value_name = "BUNDLE")]
+    pub bundle: Option<PathBuf>,
+    /// The signer identity the certificate must carry, e.g. spiffe://org-a.example/ci/build.
+    #[arg(long, value_name = "SPIFFE-ID")]
+    pub identity: String,
+    /// The issuer the certificate must name (default: spiffe://<trust domain of --identity>).
+    #[arg(long, value_name = "ISSUER")]
+    pub issuer: Option<String>,
+    /// A Sigstore ClientTrustConfig or trusted_root.json with the domains' logs, CT keys
+    /// and code-signing CAs.
+    #[arg(long, value_name = "FILE")]
+    pub trust_config: PathBuf,
 }
 
 /// `provmesh log …`.
@@ -123,6 +150,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Log(LogCommand::Fsck { data }) => cmd_log_fsck(&data),
+        Command::Verify(args) => cmd_verify(&args),
         Command::Bench(BenchCommand::Log(args)) => cmd_bench_log(&args),
         Command::Version => {
             println!("provmesh {}", env!("CARGO_PKG_VERSION"));
@@ -159,6 +187,64 @@ fn cmd_bench_log(args: &crate::bench::log::BenchLogArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn cmd_verify(args: &VerifyArgs) -> ExitCode {
+    match verify(args) {
+        Ok(verified) => {
+            println!(
+                "OK: {} signed by {} (issuer {}), logged at index {} at {}",
+                args.file.display(),
+                verified.identity,
+                verified.issuer,
+                verified.log_index,
+                verified.integrated_time
+            );
+            ExitCode::SUCCESS
+        }
+        Err(reason) => {
+            eprintln!("FAIL: {}: {reason}", args.file.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn verify(args: &VerifyArgs) -> Result<provmesh_protocol::verify::VerifiedBundle, String> {
+    use provmesh_protocol::sigstore::{DEFAULT_MAX_TRUSTED_ROOT_LEN, parse_trusted_root};
+    use provmesh_protocol::verify::{Artifact, IdentityPolicy, verify_bundle};
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    };
+    let bundle_path = args.bundle.clone().unwrap_or_else(|| {
+        let mut name = args.file.as_os_str().to_owned();
+        name.push(".sigstore.json");
+        PathBuf::from(name)
+    });
+    let bundle = read(&bundle_path)?;
+    let artifact = read(&args.file)?;
+    let trust = read(&args.trust_config)?;
+    // A ClientTrustConfig wraps the trusted root; a trusted_root.json is one.
+    let trust_value: serde_json::Value = serde_json::from_slice(&trust)
+        .map_err(|e| format!("{}: not JSON: {e}", args.trust_config.display()))?;
+    let root_json = match trust_value.get("trustedRoot") {
+        Some(root) => serde_json::to_vec(root).map_err(|e| e.to_string())?,
+        None => trust,
+    };
+    let (root, _) = parse_trusted_root(&root_json, DEFAULT_MAX_TRUSTED_ROOT_LEN)
+        .map_err(|e| format!("{}: {e}", args.trust_config.display()))?;
+    let issuer = match &args.issuer {
+        Some(issuer) => issuer.clone(),
+        None => {
+            let id = provmesh_protocol::spiffe::SpiffeId::parse(&args.identity)
+                .map_err(|e| format!("--identity {}: {e} (give --issuer)", args.identity))?;
+            format!("spiffe://{}", id.trust_domain())
+        }
+    };
+    let policy = IdentityPolicy {
+        identity: args.identity.clone(),
+        issuer,
+    };
+    verify_bundle(&bundle, Artifact::Bytes(&artifact), &policy, &root).map_err(|e| e.to_string())
 }
 
 fn cmd_log_fsck(data: &Path) -> ExitCode {

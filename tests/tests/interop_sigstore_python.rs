@@ -380,13 +380,31 @@ async fn sigstore_python_accepts_provmesh_bundles_offline() {
             identity: identity.to_owned(),
             issuer: OIDC_ISSUER.to_owned(),
         };
-        let artifact = std::fs::read(artifact).unwrap();
-        verify_bundle(
+        let bytes = std::fs::read(artifact).unwrap();
+        let verdict = verify_bundle(
             &std::fs::read(bundle).unwrap(),
-            Artifact::Bytes(&artifact),
+            Artifact::Bytes(&bytes),
             &policy,
             &root,
-        )
+        );
+        // And `provmesh verify`, the command that wraps it, says the same.
+        let command = Command::new(env!("CARGO_BIN_EXE_provmesh-under-test"))
+            .arg("verify")
+            .arg(artifact)
+            .arg("--bundle")
+            .arg(bundle)
+            .args(["--identity", identity, "--trust-config"])
+            .arg(&config_path)
+            .output()
+            .unwrap();
+        assert_eq!(
+            command.status.success(),
+            verdict.is_ok(),
+            "provmesh verify disagrees with the library on {}: {}",
+            bundle.display(),
+            describe(&command)
+        );
+        verdict
     };
     let accepts = |bundle: &Path, artifact: &Path| {
         if let Err(e) = ours(bundle, IDENTITY, artifact) {
