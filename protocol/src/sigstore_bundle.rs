@@ -19,7 +19,6 @@
 //! (`sigstore_models`, pydantic in strict mode) *requires* several fields that are zero or
 //! empty for the first entries of a log, so [`to_json`] writes them explicitly.
 
-use serde::Deserialize;
 use serde_json::Value;
 use sigstore_protobuf_specs::dev::sigstore::bundle::v1::{
     Bundle, VerificationMaterial, bundle, verification_material,
@@ -38,7 +37,9 @@ use crate::checkpoint::{Checkpoint, CheckpointParseError};
 use crate::dsse;
 use crate::intoto as intoto_statement;
 use crate::log::MAX_ENTRY_BODY_BYTES;
-use crate::log::entry::{API_VERSION, EntryKind, ProposedEntry, ProposedEntryError};
+use crate::log::entry::{
+    API_VERSION, EntryKind, ProposedEntry, ProposedEntryError, dsse_body_matches,
+};
 use crate::log::signer_cert::MAX_CERTIFICATE_DER_LEN;
 use crate::merkle::{Hash, InclusionError, leaf_hash, verify_inclusion};
 use crate::note::{KeyId, Note, NoteParseError};
@@ -371,35 +372,6 @@ fn check_kind(tlog: &TlogEntryParts, expected: EntryKind) -> Result<(), BundleBu
     Ok(())
 }
 
-/// The parts of a canonical `dsse` 0.0.1 body a verifier compares with the bundle
-/// (`envelopeHash`, not compared, is skipped by serde as an unknown member).
-#[derive(Deserialize, PartialEq, Eq)]
-struct DsseBody {
-    #[serde(rename = "apiVersion")]
-    api_version: String,
-    kind: String,
-    spec: DsseSpec,
-}
-
-#[derive(Deserialize, PartialEq, Eq)]
-struct DsseSpec {
-    #[serde(rename = "payloadHash")]
-    payload_hash: DsseHash,
-    signatures: Vec<DsseSignature>,
-}
-
-#[derive(Deserialize, PartialEq, Eq)]
-struct DsseHash {
-    algorithm: String,
-    value: String,
-}
-
-#[derive(Deserialize, PartialEq, Eq)]
-struct DsseSignature {
-    signature: String,
-    verifier: String,
-}
-
 /// The logged `dsse` body is the entry of this envelope and certificate.
 ///
 /// sigstore-python `_validate_dsse_v001_entry_body` compares `payloadHash` with the
@@ -413,15 +385,7 @@ fn check_dsse_body(
     canonical_body: &[u8],
 ) -> Result<(), BundleBuildError> {
     check_len("canonical body", canonical_body.len(), MAX_ENTRY_BODY_BYTES)?;
-    let envelope_json = String::from_utf8(envelope.to_json())
-        .map_err(|_| BundleBuildError::BodyMismatch("envelope"))?;
-    let expected =
-        ProposedEntry::dsse(envelope_json, cert_der.to_vec()).map_err(BundleBuildError::Entry)?;
-    let expected: DsseBody = serde_json::from_slice(expected.canonical_body())
-        .map_err(|_| BundleBuildError::BodyMismatch("envelope"))?;
-    let logged: DsseBody = serde_json::from_slice(canonical_body)
-        .map_err(|_| BundleBuildError::BodyMismatch("envelope and certificate"))?;
-    if logged != expected {
+    if !dsse_body_matches(envelope, cert_der, canonical_body).map_err(BundleBuildError::Entry)? {
         return Err(BundleBuildError::BodyMismatch("envelope and certificate"));
     }
     Ok(())

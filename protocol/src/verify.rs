@@ -18,7 +18,6 @@
 
 use aws_lc_rs::digest as lc_digest;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1, ParsedPublicKey};
-use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use sigstore_protobuf_specs::dev::sigstore::bundle::v1::{bundle, verification_material};
 use sigstore_protobuf_specs::dev::sigstore::common::v1::{
@@ -37,7 +36,9 @@ use crate::ca::{
 use crate::checkpoint::{self, Checkpoint, CheckpointOpenError, CheckpointParseError};
 use crate::dsse::{self, DsseVerifier, SignatureRejected};
 use crate::intoto::{self, Statement};
-use crate::log::entry::{API_VERSION, EntryKind, ProposedEntry, ProposedEntryError, set_payload};
+use crate::log::entry::{
+    API_VERSION, EntryKind, ProposedEntry, ProposedEntryError, dsse_body_matches, set_payload,
+};
 use crate::log::log_key_id;
 use crate::log::signer_cert::{CertifiedSigner, CodeSigningRoots, SignerCertError, UnixTime};
 use crate::merkle::{Hash, InclusionError, leaf_hash, verify_inclusion};
@@ -762,35 +763,6 @@ impl DsseVerifier for P256Verifier<'_> {
     }
 }
 
-/// The parts of a canonical `dsse` 0.0.1 body sigstore-python compares (`envelopeHash`
-/// is skipped: the bundle does not keep the envelope's JSON text as sent).
-#[derive(Deserialize, PartialEq, Eq)]
-struct DsseBody {
-    #[serde(rename = "apiVersion")]
-    api_version: String,
-    kind: String,
-    spec: DsseSpec,
-}
-
-#[derive(Deserialize, PartialEq, Eq)]
-struct DsseSpec {
-    #[serde(rename = "payloadHash")]
-    payload_hash: DsseHash,
-    signatures: Vec<DsseSignature>,
-}
-
-#[derive(Deserialize, PartialEq, Eq)]
-struct DsseHash {
-    algorithm: String,
-    value: String,
-}
-
-#[derive(Deserialize, PartialEq, Eq)]
-struct DsseSignature {
-    signature: String,
-    verifier: String,
-}
-
 /// A `dsse` bundle: envelope signature, body and in-toto subject.
 fn verify_dsse(
     parsed: &ParsedBundle,
@@ -812,15 +784,7 @@ fn verify_dsse(
         .map_err(|_| VerifyError::BadSignature("DSSE envelope signature"))?;
     // sigstore-python `_validate_dsse_v001_entry_body`: payloadHash and signatures
     // (signature and PEM verifier) must be those of this envelope and certificate.
-    let envelope_json = String::from_utf8(envelope.to_json())
-        .map_err(|_| VerifyError::BodyMismatch("DSSE envelope"))?;
-    let expected = ProposedEntry::dsse(envelope_json, leaf_der.to_vec())
-        .map_err(|_| VerifyError::BodyMismatch("DSSE envelope and certificate"))?;
-    let expected: DsseBody = serde_json::from_slice(expected.canonical_body())
-        .map_err(|_| VerifyError::BodyMismatch("DSSE envelope and certificate"))?;
-    let logged: DsseBody = serde_json::from_slice(body)
-        .map_err(|_| VerifyError::BodyMismatch("DSSE envelope and certificate"))?;
-    if logged != expected {
+    if !dsse_body_matches(&envelope, leaf_der, body).unwrap_or(false) {
         return Err(VerifyError::BodyMismatch("DSSE envelope and certificate"));
     }
     // sigstore-python: "in-toto statement has no subject for digest".

@@ -39,6 +39,52 @@ pub use view::{
     VerificationView, entry_uuid, parse_entry_uuid,
 };
 
+/// Whether a logged `dsse` 0.0.1 canonical body is the one for `envelope` and the
+/// certificate `cert_der`, comparing what stock verifiers compare.
+///
+/// sigstore-python `_validate_dsse_v001_entry_body` compares `payloadHash` with the
+/// SHA-256 of the envelope's payload and `signatures` with `[{signature: b64(sig),
+/// verifier: b64(PEM of the certificate)}]`; `envelopeHash` is the hash of the envelope's
+/// JSON text as it was sent to the log, which a bundle does not keep, so it is not
+/// compared. The expected body is built by the log's own code from this envelope.
+/// Fails only when the envelope and certificate do not make a valid proposed entry.
+pub fn dsse_body_matches(
+    envelope: &crate::dsse::Envelope,
+    cert_der: &[u8],
+    canonical_body: &[u8],
+) -> Result<bool, ProposedEntryError> {
+    #[derive(serde::Deserialize, PartialEq, Eq)]
+    struct DsseBody {
+        #[serde(rename = "apiVersion")]
+        api_version: String,
+        kind: String,
+        spec: DsseSpec,
+    }
+    #[derive(serde::Deserialize, PartialEq, Eq)]
+    struct DsseSpec {
+        #[serde(rename = "payloadHash")]
+        payload_hash: DsseHash,
+        signatures: Vec<DsseSignature>,
+    }
+    #[derive(serde::Deserialize, PartialEq, Eq)]
+    struct DsseHash {
+        algorithm: String,
+        value: String,
+    }
+    #[derive(serde::Deserialize, PartialEq, Eq)]
+    struct DsseSignature {
+        signature: String,
+        verifier: String,
+    }
+    let Ok(envelope_json) = String::from_utf8(envelope.to_json()) else {
+        return Ok(false);
+    };
+    let expected = ProposedEntry::dsse(envelope_json, cert_der.to_vec())?;
+    let expected: Result<DsseBody, _> = serde_json::from_slice(expected.canonical_body());
+    let logged: Result<DsseBody, _> = serde_json::from_slice(canonical_body);
+    Ok(matches!((expected, logged), (Ok(expected), Ok(logged)) if expected == logged))
+}
+
 /// The one `apiVersion` of both accepted kinds.
 pub const API_VERSION: &str = "0.0.1";
 
