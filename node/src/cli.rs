@@ -119,6 +119,10 @@ pub enum BenchCommand {
     /// signed hashedrekord entries; report appends/s and integration latency. Without
     /// --url it starts its own log (quotas off) and stops it afterwards.
     Log(crate::bench::log::BenchLogArgs),
+    /// Verify one in-process bundle offline in a loop and report verifications/s beside
+    /// the floor of its bare signature checks (certificate, SCT, SET, checkpoint,
+    /// artifact) measured in the same run.
+    Verify(crate::bench::verify::BenchVerifyArgs),
 }
 
 /// `provmesh config …`.
@@ -152,6 +156,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Log(LogCommand::Fsck { data }) => cmd_log_fsck(&data),
         Command::Verify(args) => cmd_verify(&args),
         Command::Bench(BenchCommand::Log(args)) => cmd_bench_log(&args),
+        Command::Bench(BenchCommand::Verify(args)) => cmd_bench_verify(&args),
         Command::Version => {
             println!("provmesh {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
@@ -174,6 +179,23 @@ fn cmd_bench_log(args: &crate::bench::log::BenchLogArgs) -> ExitCode {
     let result = runtime.block_on(crate::bench::log::run(args, &mut progress));
     runtime.shutdown_timeout(Duration::from_secs(1));
     match result {
+        Ok(report) if args.json => {
+            println!("{}", report.to_json());
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cmd_bench_verify(args: &crate::bench::verify::BenchVerifyArgs) -> ExitCode {
+    match crate::bench::verify::run(args) {
         Ok(report) if args.json => {
             println!("{}", report.to_json());
             ExitCode::SUCCESS
