@@ -31,6 +31,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("rekor_entry", rekor_entry),
     ("signer_cert", signer_cert),
     ("sct", sct),
+    ("jwt_svid", jwt_svid),
 ];
 
 /// Fixed keys so that verification code runs on fuzzed notes (a fuzzer can copy the key
@@ -289,4 +290,20 @@ pub fn sct(data: &[u8]) {
     if let Ok(embedded) = embedded_scts(data) {
         assert!(embedded.precertificate_tbs_der.len() < data.len());
     }
+}
+
+/// JWT-SVIDs: any token is validated or refused without panicking; with no keys in the
+/// bundle nothing is ever accepted.
+pub fn jwt_svid(data: &[u8]) {
+    use crate::machine::Timestamp;
+    use crate::spiffe::{TrustBundle, TrustDomain, jwt::verify_jwt_svid};
+    let (Ok(token), Ok(domain)) = (
+        std::str::from_utf8(data),
+        TrustDomain::parse("fuzz.example"),
+    ) else {
+        return;
+    };
+    let bundle = TrustBundle::new();
+    let now = Timestamp::from_unix_seconds(1_700_000_000);
+    assert!(verify_jwt_svid(token, "sigstore", &domain, &bundle, now).is_err());
 }

@@ -30,13 +30,14 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use provmesh_protocol::log::entry::{AdmitError, ProposedEntry, ProposedEntryError, set_payload};
-use provmesh_protocol::log::quota::{IdentityQuota, QuotaConfig, QuotaError};
+use provmesh_protocol::log::admission::{Admission, AdmissionError};
+use provmesh_protocol::log::entry::{AdmitError, ProposedEntryError, set_payload};
+use provmesh_protocol::log::quota::{QuotaConfig, QuotaError};
 use provmesh_protocol::log::sequencer::{
     EntryLookup, Rejection, Sequencer, SequencerConfig, SequencerInput, SequencerOutput,
     StoredState, Ticket,
 };
-use provmesh_protocol::log::signer_cert::{CodeSigningRoots, SignerCertError, VerifiedCertCache};
+use provmesh_protocol::log::signer_cert::{CodeSigningRoots, SignerCertError};
 use provmesh_protocol::log::{AdmittedEntry, SignedCheckpointNote, log_key_id};
 use provmesh_protocol::machine::{PersistId, StateMachine, Timestamp};
 use provmesh_protocol::merkle::{Hash, TreeError, prove_consistency, prove_inclusion};
@@ -127,6 +128,19 @@ pub enum AppendError {
     /// Reading the store failed (HTTP 500).
     #[error("log store: {0}")]
     Store(#[from] StoreError),
+}
+
+impl From<AdmissionError> for AppendError {
+    fn from(error: AdmissionError) -> Self {
+        match error {
+            AdmissionError::Malformed(e) => AppendError::Malformed(e),
+            AdmissionError::Certificate(e) => AppendError::Certificate(e),
+            AdmissionError::Rejected(e) => AppendError::Rejected(e),
+            AdmissionError::Quota(e) => AppendError::Quota(e),
+            // A kind of refusal this node does not know yet: refuse, naming it.
+            other => AppendError::Unavailable(other.to_string()),
+        }
+    }
 }
 
 /// A logged entry with everything a client needs to verify it offline.
@@ -277,9 +291,7 @@ struct Shared {
     store: Arc<RedbLogStore>,
     signer: Ed25519Signer,
     key_id: [u8; 32],
-    roots: CodeSigningRoots,
-    certificates: VerifiedCertCache,
-    quota: Mutex<IdentityQuota>,
+    admission: Admission,
     submissions: mpsc::Sender<Submission>,
     published: watch::Receiver<Option<Arc<SignedCheckpointNote>>>,
     halted: Arc<Mutex<Option<String>>>,
@@ -375,9 +387,7 @@ pub fn start(
             store: Arc::clone(&store),
             signer,
             key_id,
-            roots,
-            certificates: VerifiedCertCache::new(settings.certificate_cache),
-            quota: Mutex::new(IdentityQuota::new(settings.quota)),
+            admission: Admission::new(roots, settings.certificate_cache, settings.quota),
             submissions: submissions_tx,
             published: published_rx,
             halted: Arc::clone(&halted),
@@ -424,6 +434,9 @@ type WriteResult = (PersistId, Result<(), StoreError>, Duration, usize);
 
 impl LogDriver {
     async fn run(mut self, shutdown: Shutdown) -> Result<(), LogTaskError> {
+        // Both channels are bounded by the sequencer, not by their type: it never has more
+        // than `max_pending_entries` entries in batches awaiting a write, so neither holds
+        // more batches (or results) than that.
         let (write_tx, write_rx) =
             std::sync::mpsc::channel::<(PersistId, provmesh_protocol::log::Batch)>();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<WriteResult>();
@@ -723,22 +736,7 @@ impl LogHandle {
         if let Some(reason) = self.halted() {
             return Err(AppendError::Unavailable(reason));
         }
-        let proposed = ProposedEntry::from_json(proposed_json)?;
-        let at = now();
-        let at_seconds = i64::try_from(at.as_unix_seconds()).unwrap_or(i64::MAX);
-        let signer = self.shared.certificates.check_cached(
-            &self.shared.roots,
-            proposed.signer_certificate_der(),
-            at_seconds,
-        )?;
-        // Verify before charging the quota: a forged entry must not spend someone's quota.
-        let admitted = proposed.admit(&signer)?;
-        self.shared
-            .quota
-            .lock()
-            .map_err(|_| AppendError::Unavailable("quota table poisoned".into()))?
-            .charge(&signer.identity, at)?;
-        Ok(admitted)
+        Ok(self.shared.admission.admit(proposed_json, now())?)
     }
 
     /// The entry at `index` with a proof to `checkpoint`.

@@ -3,6 +3,7 @@
 //!
 //! | module | owns |
 //! | --- | --- |
+//! | [`admission`] | the admission rules in order: parse, certificate, signature, quota |
 //! | [`sequencer`] | the sequencer state machine: admitted entries in, durable batches and signed checkpoints out |
 //! | [`entry`] | Rekor v1 entry kinds (`hashedrekord`, `dsse` 0.0.1): proposed entries, canonical bodies, signed entry timestamps, API views |
 //! | [`signer_cert`] | who may write: code-signing certificates that chain to the domain's roots |
@@ -14,6 +15,7 @@
 //! bytes are the C2SP note key hint. The same ID names the log in checkpoints, in
 //! Sigstore bundles (`logId.keyId`), in signed entry timestamps and in the trusted root.
 
+pub mod admission;
 pub mod entry;
 pub mod quota;
 pub mod sequencer;

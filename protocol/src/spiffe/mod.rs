@@ -8,13 +8,16 @@
 //!   with the `x509-svid` and `jwt-svid` entry rules of the X509-SVID and JWT-SVID
 //!   standards (section 6 of each).
 //!
-//! Everything here is pure parsing and serialisation: no clock, no randomness, no
-//! cryptography. Certificates in a bundle are checked only for the outer DER shape of a
-//! certificate ([`check_certificate_shape`]); full X.509 parsing belongs to the node.
+//! * [`jwt`] validates JWT-SVIDs (JWT-SVID standard) against a bundle's `jwt-svid` keys.
+//!
+//! Everything here is pure: no clock (times are arguments), no randomness. Certificates
+//! in a bundle are checked only for the outer DER shape of a certificate
+//! ([`check_certificate_shape`]); full X.509 parsing happens where certificates are used.
 
 mod bundle;
 mod der;
 mod id;
+pub mod jwt;
 
 pub use bundle::{
     AddKeyError, BundleError, BundleKey, Jwk, KeyDiagnostic, KeyProblem, MAX_BUNDLE_JSON_LEN,
