@@ -43,9 +43,49 @@ pub struct Config {
     /// `[grpc]`: the node's gRPC API.
     #[serde(default)]
     pub grpc: GrpcConfig,
+    /// `[identity]`: where the node's SPIFFE identity comes from.
+    #[serde(default)]
+    pub identity: IdentityConfig,
     /// `[authority]`: the domain services this node runs when it is its domain's authority.
     #[serde(default)]
     pub authority: AuthorityConfig,
+}
+
+/// `[identity]`: the source of the node's SPIFFE identity and trust bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct IdentityConfig {
+    /// Where SVIDs and bundles come from.
+    pub source: IdentitySourceKind,
+    /// The SPIFFE Workload API endpoint (`unix:///path` or `unix:/path`) for
+    /// `source = "spire"`; when unset, the `SPIFFE_ENDPOINT_SOCKET` environment variable.
+    pub workload_api_socket: Option<String>,
+    /// How long start-up waits for the first SVID and bundle before failing.
+    #[serde(deserialize_with = "de_duration")]
+    pub startup_timeout: Duration,
+}
+
+/// Where a node's SPIFFE identity comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum IdentitySourceKind {
+    /// The embedded per-domain dev CA under `<data_dir>/identity/` (no SPIRE needed).
+    #[default]
+    Dev,
+    /// The SPIFFE Workload API of a local SPIRE agent.
+    Spire,
+}
+
+impl IdentitySourceKind {
+    /// The name used in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dev => "dev",
+            Self::Spire => "spire",
+        }
+    }
 }
 
 /// `[http]`: the HTTP API (the domain log's Rekor v1 API and C2SP tiles).
@@ -86,7 +126,28 @@ pub struct AuthorityConfig {
     pub enabled: bool,
     /// `[authority.log]`: the domain's transparency log.
     pub log: TransparencyLogConfig,
+    /// `[authority.ca]`: the domain's code-signing CA.
+    pub ca: CodeSigningCaConfig,
 }
+
+/// `[authority.ca]`: the domain's Fulcio-style code-signing CA.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct CodeSigningCaConfig {
+    /// Whether the authority issues code-signing certificates.
+    pub enabled: bool,
+    /// Lifetime of an issued certificate: at most 10 minutes.
+    #[serde(deserialize_with = "de_certificate_validity")]
+    pub certificate_validity: Duration,
+    /// Certificates one identity may obtain per minute, sustained; 0 turns the limit off.
+    pub quota_per_minute: u32,
+    /// Certificates an idle identity may obtain at once.
+    pub quota_burst: u32,
+}
+
+/// The longest code-signing certificate lifetime the CA issues (Fulcio's: 10 minutes).
+pub const MAX_CERTIFICATE_VALIDITY: Duration = Duration::from_secs(600);
 
 /// `[authority.log]`: the domain's transparency log.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -200,6 +261,7 @@ impl Default for Config {
             shutdown: ShutdownConfig::default(),
             http: HttpConfig::default(),
             grpc: GrpcConfig::default(),
+            identity: IdentityConfig::default(),
             authority: AuthorityConfig::default(),
         }
     }
@@ -220,6 +282,27 @@ impl Default for GrpcConfig {
         Self {
             enabled: true,
             listen: DEFAULT_GRPC_LISTEN,
+        }
+    }
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            source: IdentitySourceKind::Dev,
+            workload_api_socket: None,
+            startup_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Default for CodeSigningCaConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            certificate_validity: MAX_CERTIFICATE_VALIDITY,
+            quota_per_minute: 60,
+            quota_burst: 30,
         }
     }
 }
@@ -435,6 +518,17 @@ fn de_origin<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error
         ))
     })?;
     Ok(Some(s))
+}
+
+fn de_certificate_validity<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let validity = de_duration(d)?;
+    if validity.as_secs() < 1 || validity > MAX_CERTIFICATE_VALIDITY {
+        return Err(D::Error::custom(format!(
+            "must be between 1s and {} (short-lived certificates are the point)",
+            format_duration(MAX_CERTIFICATE_VALIDITY)
+        )));
+    }
+    Ok(validity)
 }
 
 fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -762,14 +856,35 @@ enabled = {grpc_enabled}
 # IP:PORT to listen on. Port 0 picks a free port (see `provmesh run --ready-file`).
 listen = {grpc_listen}
 
+[identity]
+# Where this node's SPIFFE identity comes from: "dev" (an embedded dev CA per trust
+# domain under <data_dir>/identity, no SPIRE needed) or "spire" (the Workload API).
+source = {identity_source}
+# Workload API endpoint for source = "spire"; default: $SPIFFE_ENDPOINT_SOCKET.
+# workload_api_socket = "unix:///run/spire/agent-sockets/spire-agent.sock"
+# How long start-up waits for the first SVID and bundle before giving up.
+startup_timeout = {startup_timeout}
+
 [authority]
-# Run this trust domain's authority services (the transparency log). One node per domain.
+# Run this trust domain's authority services (transparency log, code-signing CA).
+# One node per domain.
 enabled = {authority_enabled}
+
+[authority.ca]
+# Issue short-lived code-signing certificates to workloads of this domain (Fulcio v2
+# API: POST /api/v2/signingCert), chained to the domain's own code-signing root.
+enabled = {ca_enabled}
+# Lifetime of an issued certificate (at most 10m).
+certificate_validity = {certificate_validity}
+# Per identity: sustained certificates per minute (0 = no limit) and burst.
+quota_per_minute = {ca_quota_per_minute}
+quota_burst = {ca_quota_burst}
 
 [authority.log]
 # The log's origin (checkpoint key name); default "log.<trust domain>". Never changes.
 # origin = "log.example.org"
-# PEM file of the code-signing roots whose certificates may append (required when enabled).
+# PEM file of further code-signing roots whose certificates may append; the domain's
+# own code-signing root (authority.ca) is always admitted.
 # code_signing_roots = "/etc/provmesh/code-signing-roots.pem"
 # A batch is committed as soon as the store is idle (group commit), when it holds this
 # many entries, or when its oldest entry has waited batch_max_delay, whichever is first.
@@ -794,7 +909,13 @@ quota_burst = {quota_burst}
         max_request_bytes = d.http.max_request_bytes,
         grpc_enabled = d.grpc.enabled,
         grpc_listen = toml_string(&d.grpc.listen.to_string()),
+        identity_source = toml_string(d.identity.source.as_str()),
+        startup_timeout = toml_string(&format_duration(d.identity.startup_timeout)),
         authority_enabled = d.authority.enabled,
+        ca_enabled = d.authority.ca.enabled,
+        certificate_validity = toml_string(&format_duration(d.authority.ca.certificate_validity)),
+        ca_quota_per_minute = d.authority.ca.quota_per_minute,
+        ca_quota_burst = d.authority.ca.quota_burst,
         batch_max_entries = d.authority.log.batch_max_entries,
         batch_max_delay = toml_string(&format_duration(d.authority.log.batch_max_delay)),
         max_pending_entries = d.authority.log.max_pending_entries,
