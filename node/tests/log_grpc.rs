@@ -475,11 +475,7 @@ async fn refusals_have_the_documented_codes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quota_is_resource_exhausted_with_a_retry_time() {
     let settings = LogSettings {
-        quota: QuotaConfig {
-            per_second: 1,
-            burst: 1,
-            ..QuotaConfig::default()
-        },
+        quota: QuotaConfig::per_second(1, 1),
         ..fast_settings()
     };
     let log = TestLog::start_with(settings, None).await;

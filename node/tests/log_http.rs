@@ -897,11 +897,7 @@ async fn raw_chunked_post(log: &TestLog, chunks: &[Vec<u8>]) -> (u16, String) {
 async fn quota_and_overload_are_429_with_retry_after() {
     // Quota: one entry, then the identity must wait.
     let settings = LogSettings {
-        quota: QuotaConfig {
-            per_second: 1,
-            burst: 1,
-            ..QuotaConfig::default()
-        },
+        quota: QuotaConfig::per_second(1, 1),
         ..fast_settings()
     };
     let log = TestLog::start_with(settings, HttpSettings::default(), None).await;

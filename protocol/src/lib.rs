@@ -37,6 +37,7 @@ pub mod log;
 pub mod machine;
 pub mod merkle;
 pub mod note;
+mod pkix;
 pub mod proto;
 pub mod sigstore;
 pub mod sigstore_bundle;

@@ -273,10 +273,7 @@ async fn sigstore_python_accepts_provmesh_bundles_offline() {
             max_batch_delay: Duration::from_millis(5),
             ..SequencerConfig::default()
         },
-        quota: QuotaConfig {
-            per_second: 0, // quotas off
-            ..QuotaConfig::default()
-        },
+        quota: QuotaConfig::per_second(0, 0),
         ..LogSettings::default()
     };
     let (trigger, shutdown) = shutdown::channel();

@@ -119,11 +119,7 @@ pub fn open(
             max_batch_delay: log.batch_max_delay,
             max_pending_entries: log.max_pending_entries,
         },
-        quota: QuotaConfig {
-            per_second: log.quota_per_second,
-            burst: log.quota_burst,
-            ..QuotaConfig::default()
-        },
+        quota: QuotaConfig::per_second(log.quota_per_second, log.quota_burst),
         ..LogSettings::default()
     };
     tracing::info!(

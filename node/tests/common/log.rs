@@ -67,11 +67,7 @@ pub(crate) fn fast_settings() -> LogSettings {
             max_batch_delay: Duration::from_millis(5),
             ..SequencerConfig::default()
         },
-        quota: QuotaConfig {
-            per_second: 100_000,
-            burst: 100_000,
-            ..QuotaConfig::default()
-        },
+        quota: QuotaConfig::per_second(100_000, 100_000),
         ..LogSettings::default()
     }
 }

@@ -7,6 +7,10 @@
 //!   encoding implement RFC 6962 §3.2–3.3 for precertificates; [`embedded_scts`] rebuilds
 //!   the precertificate TBS from a final certificate, as a verifier does.
 //! * [`create_code_signing_root`] creates the domain's self-signed code-signing root.
+//! * [`precertificate_entry`] is the domain-log entry that records an issued
+//!   precertificate before its SCT is returned.
+//! * [`request`] decides who may obtain a certificate for which key (SPIFFE credentials,
+//!   proof of possession, the Fulcio v2 request and answer formats).
 //!
 //! Sans-IO like the rest of the crate: times, serial numbers and keys (PKCS #8 DER) are
 //! arguments. The only randomness is the ECDSA nonce, drawn inside AWS-LC when a
@@ -15,6 +19,8 @@
 mod der;
 mod issue;
 mod precert;
+mod record;
+pub mod request;
 mod root;
 mod sct;
 
@@ -26,6 +32,7 @@ pub use issue::{
 pub use precert::{
     EmbeddedSctError, EmbeddedScts, MAX_EMBEDDED_SCT_CERTIFICATE_LEN, embedded_scts,
 };
+pub use record::{PRECERT_ENTRY_KIND, RecordError, precertificate_entry};
 pub use root::{RootCreateError, code_signing_root_name, create_code_signing_root};
 pub use sct::{
     CtKeyError, CtLogKey, HASH_ALGORITHM_SHA256, MAX_TBS_CERTIFICATE_LEN, MAX_U16_VECTOR_LEN,

@@ -9,6 +9,8 @@
 //!   standards (section 6 of each).
 //!
 //! * [`jwt`] validates JWT-SVIDs (JWT-SVID standard) against a bundle's `jwt-svid` keys.
+//! * [`x509`] validates X.509-SVID chains (X509-SVID standard) against a bundle's
+//!   `x509-svid` authorities.
 //!
 //! Everything here is pure: no clock (times are arguments), no randomness. Certificates
 //! in a bundle are checked only for the outer DER shape of a certificate
@@ -18,6 +20,7 @@ mod bundle;
 mod der;
 mod id;
 pub mod jwt;
+pub mod x509;
 
 pub use bundle::{
     AddKeyError, BundleError, BundleKey, Jwk, KeyDiagnostic, KeyProblem, MAX_BUNDLE_JSON_LEN,
