@@ -48,6 +48,10 @@ pub enum Command {
     /// Measure a running system under load.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Issue SPIFFE SVIDs to workloads from the embedded dev CA of the configured trust
+    /// domain (identity.source = "dev"; with SPIRE, its agent issues).
+    #[command(subcommand)]
+    Identity(IdentityCommand),
     /// Verify a Sigstore bundle for FILE offline: log key and checkpoint, signed entry
     /// timestamp, inclusion proof, certificate chain at the integrated time, embedded SCT,
     /// signer identity and issuer, and the artifact's signature (or DSSE subject). Exits 0
@@ -97,6 +101,54 @@ pub struct VerifyArgs {
     pub trust_config: PathBuf,
 }
 
+/// `provmesh identity …`.
+#[derive(Debug, Subcommand)]
+#[non_exhaustive]
+pub enum IdentityCommand {
+    /// Issue an X.509-SVID and write svid.pem (certificate chain), svid.key (PKCS#8
+    /// private key, mode 0600), bundle.pem (the trust domain's X.509 authorities) and
+    /// bundle.json (its SPIFFE bundle) into DIR, replacing earlier ones.
+    Issue(IdentityIssueArgs),
+    /// Issue a JWT-SVID (with `iss` and `iat`, as Sigstore clients expect) and print it.
+    Jwt(IdentityJwtArgs),
+}
+
+/// Arguments of `provmesh identity issue`.
+#[derive(Debug, Args)]
+#[non_exhaustive]
+pub struct IdentityIssueArgs {
+    /// The node's configuration file: its trust domain and data directory name the CA.
+    #[arg(long, short, value_name = "FILE", env = "PROVMESH_CONFIG")]
+    pub config: PathBuf,
+    /// The SPIFFE ID to issue for, e.g. spiffe://org-a.example/ci/build.
+    #[arg(long, value_name = "ID")]
+    pub spiffe_id: String,
+    /// The directory to write the files into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Lifetime of the SVID, e.g. 30m (at most the dev CA's maximum, 1h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_svid_validity)]
+    pub validity: Option<Duration>,
+}
+
+/// Arguments of `provmesh identity jwt`.
+#[derive(Debug, Args)]
+#[non_exhaustive]
+pub struct IdentityJwtArgs {
+    /// The node's configuration file: its trust domain and data directory name the CA.
+    #[arg(long, short, value_name = "FILE", env = "PROVMESH_CONFIG")]
+    pub config: PathBuf,
+    /// The SPIFFE ID to issue for (the token's `sub`).
+    #[arg(long, value_name = "ID")]
+    pub spiffe_id: String,
+    /// The audience (`aud`), e.g. sigstore; repeat for several.
+    #[arg(long, value_name = "AUD", required = true)]
+    pub audience: Vec<String>,
+    /// Lifetime of the token, e.g. 10m (default 5m; at most the dev CA's maximum, 1h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_svid_validity)]
+    pub validity: Option<Duration>,
+}
+
 /// `provmesh log …`.
 #[derive(Debug, Subcommand)]
 #[non_exhaustive]
@@ -139,6 +191,10 @@ pub enum ConfigCommand {
     Default,
 }
 
+fn parse_svid_validity(s: &str) -> Result<Duration, config::DurationError> {
+    config::parse_duration(s)
+}
+
 fn parse_log_filter(s: &str) -> Result<String, config::LogFilterError> {
     LogFilter::parse(s).map(|f| f.as_str().to_owned())
 }
@@ -154,6 +210,8 @@ pub fn dispatch(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Log(LogCommand::Fsck { data }) => cmd_log_fsck(&data),
+        Command::Identity(IdentityCommand::Issue(args)) => cmd_identity_issue(&args),
+        Command::Identity(IdentityCommand::Jwt(args)) => cmd_identity_jwt(&args),
         Command::Verify(args) => cmd_verify(&args),
         Command::Bench(BenchCommand::Log(args)) => cmd_bench_log(&args),
         Command::Bench(BenchCommand::Verify(args)) => cmd_bench_verify(&args),
@@ -162,6 +220,181 @@ pub fn dispatch(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+fn cmd_identity_issue(args: &IdentityIssueArgs) -> ExitCode {
+    match identity_issue(args) {
+        Ok(id) => {
+            println!(
+                "issued {id}: wrote {}, {}, {} and {} in {}",
+                IDENTITY_SVID_FILE,
+                IDENTITY_KEY_FILE,
+                IDENTITY_BUNDLE_PEM_FILE,
+                IDENTITY_BUNDLE_JSON_FILE,
+                args.out.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cmd_identity_jwt(args: &IdentityJwtArgs) -> ExitCode {
+    match identity_jwt(args) {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `provmesh identity issue` output files: the names `spire-agent api fetch x509 -write`
+/// uses (`svid.0.pem`, `svid.0.key`, `bundle.0.pem`) without the per-SVID index, since one
+/// SVID is issued, and the bundle's SPIFFE JWKS form beside them.
+const IDENTITY_SVID_FILE: &str = "svid.pem";
+/// See [`IDENTITY_SVID_FILE`].
+const IDENTITY_KEY_FILE: &str = "svid.key";
+/// See [`IDENTITY_SVID_FILE`].
+const IDENTITY_BUNDLE_PEM_FILE: &str = "bundle.pem";
+/// See [`IDENTITY_SVID_FILE`].
+const IDENTITY_BUNDLE_JSON_FILE: &str = "bundle.json";
+
+/// The dev CA of `config_path`'s trust domain and the requested SPIFFE ID, refusing a
+/// `spire` configuration and an ID of another trust domain.
+fn identity_dev_ca(
+    config_path: &Path,
+    spiffe_id: &str,
+) -> Result<(crate::identity::DevCa, provmesh_protocol::spiffe::SpiffeId), String> {
+    use crate::config::IdentitySourceKind;
+    let config = Config::load(config_path).map_err(|e| e.to_string())?;
+    if config.identity.source == IdentitySourceKind::Spire {
+        return Err(format!(
+            "{} sets identity.source = \"spire\": the SPIRE agent issues SVIDs for that trust \
+             domain (e.g. `spire-agent api fetch x509 -write DIR`, `spire-agent api fetch jwt \
+             -audience AUD`); provmesh identity issues only from the dev CA",
+            config_path.display()
+        ));
+    }
+    let id = provmesh_protocol::spiffe::SpiffeId::parse(spiffe_id)
+        .map_err(|e| format!("--spiffe-id {spiffe_id}: {e}"))?;
+    if !id.member_of(&config.node.trust_domain) {
+        return Err(format!(
+            "--spiffe-id {id} is in trust domain {}, but {} is for trust domain {}; its dev CA \
+             issues only SPIFFE IDs of its own trust domain",
+            id.trust_domain(),
+            config_path.display(),
+            config.node.trust_domain
+        ));
+    }
+    let ca = crate::identity::source::open_dev_ca(&config, crate::identity::DevCaConfig::default())
+        .map_err(|e| e.to_string())?;
+    Ok((ca, id))
+}
+
+fn identity_issue(args: &IdentityIssueArgs) -> Result<String, String> {
+    use crate::identity::SubjectKey;
+    let (ca, id) = identity_dev_ca(&args.config, &args.spiffe_id)?;
+    let validity = args.validity.unwrap_or(ca.config().max_svid_validity);
+    let svid = ca
+        .issue_x509_svid(
+            &id,
+            SubjectKey::Generate,
+            validity,
+            std::time::SystemTime::now(),
+        )
+        .map_err(|e| format!("cannot issue an X.509-SVID for {id}: {e}"))?;
+    let key = svid
+        .private_key_pkcs8
+        .as_deref()
+        .ok_or("the dev CA returned no private key")?;
+    let chain: String = svid
+        .chain_der
+        .iter()
+        .map(|der| pem_block("CERTIFICATE", der))
+        .collect();
+    let bundle = ca.trust_bundle();
+    let authorities: String = bundle
+        .x509_authorities()
+        .map(|der| pem_block("CERTIFICATE", der))
+        .collect();
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
+    // The key first: a reader that finds a new certificate finds its key too.
+    replace_file(
+        &args.out,
+        IDENTITY_KEY_FILE,
+        pem_block("PRIVATE KEY", key).as_bytes(),
+        0o600,
+    )?;
+    replace_file(&args.out, IDENTITY_SVID_FILE, chain.as_bytes(), 0o644)?;
+    replace_file(
+        &args.out,
+        IDENTITY_BUNDLE_PEM_FILE,
+        authorities.as_bytes(),
+        0o644,
+    )?;
+    let mut json = bundle.to_json();
+    json.push(b'\n');
+    replace_file(&args.out, IDENTITY_BUNDLE_JSON_FILE, &json, 0o644)?;
+    Ok(id.to_string())
+}
+
+fn identity_jwt(args: &IdentityJwtArgs) -> Result<String, String> {
+    let (ca, id) = identity_dev_ca(&args.config, &args.spiffe_id)?;
+    let validity = args
+        .validity
+        .unwrap_or(crate::identity::source::DEFAULT_JWT_SVID_VALIDITY);
+    ca.issue_jwt_svid(&id, &args.audience, validity, std::time::SystemTime::now())
+        .map_err(|e| format!("cannot issue a JWT-SVID for {id}: {e}"))
+}
+
+/// A PEM block (RFC 7468 §2: base64 lines of 64 characters between the encapsulation
+/// boundaries).
+fn pem_block(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str(&format!("-----END {label}-----\n"));
+    pem
+}
+
+/// Writes `dir/name` whole or not at all: a new file with `mode` beside it, synced, then
+/// renamed over the old one, so a reader never sees half a key or certificate.
+fn replace_file(dir: &Path, name: &str, contents: &[u8], mode: u32) -> Result<(), String> {
+    use std::io::Write as _;
+    let path = dir.join(name);
+    let temporary = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let _ = std::fs::remove_file(&temporary);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(mode);
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        let mut file = options.open(&temporary)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, &path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&temporary);
+        format!("cannot write {}: {e}", path.display())
+    })
 }
 
 fn cmd_bench_log(args: &crate::bench::log::BenchLogArgs) -> ExitCode {

@@ -12,12 +12,14 @@
 //! | [`shutdown`] | the shutdown signal, SIGINT/SIGTERM, supervised tasks and the grace period |
 //! | [`keyfile`] | secret key files: created once with mode 0600, never overwritten |
 //! | [`identity`] | SPIFFE identity sources (the embedded dev CA) and JWT-SVID validation |
+//! | [`ca`] | the authority's code-signing CA: key files, issuance recorded in the log, Fulcio's v2 API |
 //! | [`log`] | the domain transparency log the authority runs: store, sequencer task, HTTP API, fsck |
 //! | [`grpc`] | the gRPC API: `provmesh.v1` services, health checking and reflection |
 //! | [`run`] | starting a node from a configuration and running it until it is told to stop |
 //! | [`bench`] | load generators (`provmesh bench log`) and their signing fixture |
 
 pub mod bench;
+pub mod ca;
 pub mod cli;
 pub mod config;
 pub mod grpc;

@@ -14,10 +14,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use provmesh_protocol::log::quota::QuotaConfig;
 use serde::Serialize;
 use tokio::net::TcpListener;
 
+use crate::ca::{CaService, CaSettings};
 use crate::config::Config;
+use crate::identity::Identity;
 use crate::shutdown::{self, DrainError, Shutdown, ShutdownTrigger, TaskError, Tasks};
 use crate::telemetry::metrics::{self, Metrics};
 
@@ -155,9 +158,31 @@ pub async fn start_with(
     let mut metrics = Metrics::new(Instant::now(), SystemTime::now());
     // Components are built here and register into `metrics.component("…")`; then the
     // registry is frozen and shared with the server.
+    let (identity, identity_task) = Identity::open(config, shutdown.clone())
+        .await
+        .map_err(RunError::Identity)?;
+    tasks.spawn("identity", identity_task);
+    tracing::info!(
+        spiffe_id = %identity.svid().spiffe_id,
+        source = identity.source_kind().as_str(),
+        "node identity ready"
+    );
+    let ca_keys = if config.authority.enabled && config.authority.ca.enabled {
+        let dir = crate::ca::keys::ca_dir(data_dir);
+        let keys = crate::ca::keys::load_or_create(&dir, &config.node.trust_domain)
+            .map_err(RunError::Ca)?;
+        if keys.created {
+            tracing::info!(dir = %dir.display(), "created the domain's code-signing root");
+        }
+        Some(keys)
+    } else {
+        None
+    };
+    let own_roots: Vec<Vec<u8>> = ca_keys.iter().map(|k| k.root_der.clone()).collect();
     let log = if config.authority.enabled {
         let (handle, task) = crate::log::open(
             config,
+            &own_roots,
             options.published_checkpoint,
             metrics.component("log"),
             shutdown.clone(),
@@ -167,6 +192,25 @@ pub async fn start_with(
         Some(handle)
     } else {
         None
+    };
+    let ca = match (ca_keys, &log) {
+        (Some(keys), Some(log)) => {
+            let settings = CaSettings {
+                validity: config.authority.ca.certificate_validity,
+                quota: QuotaConfig::per_minute(
+                    config.authority.ca.quota_per_minute,
+                    config.authority.ca.quota_burst,
+                ),
+            };
+            Some(CaService::new(
+                keys.issuer,
+                identity.bundle_updates(),
+                log.clone(),
+                settings,
+                metrics.component("ca"),
+            ))
+        }
+        _ => None,
     };
     let metrics = Arc::new(metrics);
 
@@ -184,7 +228,10 @@ pub async fn start_with(
         let settings = crate::log::http::HttpSettings {
             max_request_bytes: config.http.max_request_bytes,
         };
-        let router = crate::log::http::router(log, settings);
+        let mut router = crate::log::http::router(log, settings);
+        if let Some(ca) = ca {
+            router = router.merge(crate::ca::http::router(ca, config.http.max_request_bytes));
+        }
         tasks.spawn(
             "http server",
             crate::log::http::serve(listener, router, shutdown.clone()),
@@ -328,6 +375,12 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+    /// The node's SPIFFE identity could not be obtained.
+    #[error("cannot obtain the node's SPIFFE identity: {0}")]
+    Identity(#[source] crate::identity::OpenIdentityError),
+    /// The code-signing CA's files could not be loaded or created.
+    #[error("cannot start the code-signing CA: {0}")]
+    Ca(#[source] crate::ca::keys::CaKeysError),
     /// The transparency log could not start.
     #[error("cannot start the transparency log: {0}")]
     Log(#[source] crate::log::OpenError),

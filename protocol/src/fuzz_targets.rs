@@ -32,6 +32,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("signer_cert", signer_cert),
     ("sct", sct),
     ("jwt_svid", jwt_svid),
+    ("ca_request", ca_request),
 ];
 
 /// Fixed keys so that verification code runs on fuzzed notes (a fuzzer can copy the key
@@ -306,4 +307,25 @@ pub fn jwt_svid(data: &[u8]) {
     let bundle = TrustBundle::new();
     let now = Timestamp::from_unix_seconds(1_700_000_000);
     assert!(verify_jwt_svid(token, "sigstore", &domain, &bundle, now).is_err());
+}
+
+/// Code-signing certificate requests: any body parses or is refused without panicking, a
+/// parsed request survives its own serialisation, and with an empty bundle no request is
+/// ever authorized. The same bytes as an X.509-SVID chain are refused too.
+pub fn ca_request(data: &[u8]) {
+    use crate::ca::request::{SigningCertRequest, authorize};
+    use crate::machine::Timestamp;
+    use crate::spiffe::x509::verify_x509_svid;
+    use crate::spiffe::{TrustBundle, TrustDomain};
+    let Ok(domain) = TrustDomain::parse("fuzz.example") else {
+        return;
+    };
+    let bundle = TrustBundle::new();
+    let now = Timestamp::from_unix_seconds(1_700_000_000);
+    assert!(verify_x509_svid(&[data], &domain, &bundle, now).is_err());
+    if let Ok(request) = SigningCertRequest::from_fulcio_json(data, None) {
+        let again = SigningCertRequest::from_fulcio_json(&request.to_fulcio_json(), None);
+        assert_eq!(again.as_ref(), Ok(&request));
+        assert!(authorize(&request, Some(&[data]), &domain, &bundle, now).is_err());
+    }
 }

@@ -11,4 +11,7 @@
 //!
 //! | test | checks |
 //! | --- | --- |
+//! | `tests/identity_workload_api.rs` | the node's `spire` identity source against [`workload_api`], a test-only SPIFFE Workload API server (no SPIRE here): SVID, bundle, rotation, JWT-SVIDs, the security header, start-up errors |
 //! | `tests/log_crash.rs` | the domain log under `kill -9` at random moments: no acknowledged entry is lost or moved, every checkpoint seen stays consistent, `provmesh log fsck` passes |
+
+pub mod workload_api;

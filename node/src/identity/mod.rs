@@ -2,10 +2,14 @@
 //!
 //! | item | owns |
 //! | --- | --- |
+//! | [`source`] | [`Identity`]: the node's SVID and trust bundle behind one type, followed live, whichever source issues them |
 //! | [`dev_ca`] | the embedded per-domain dev CA, the identity source when no SPIRE agent is configured |
+//! | [`workload_api`] | the SPIRE source: the SPIFFE Workload API client (`spiffe` crate) |
 //! | [`verify_jwt_svid`] | JWT-SVID validation (the rules live in `provmesh_protocol::spiffe::jwt`) at a wall-clock time |
 
 pub mod dev_ca;
+pub mod source;
+pub mod workload_api;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -17,6 +21,10 @@ pub use dev_ca::{
     X509Svid,
 };
 pub use provmesh_protocol::spiffe::jwt::{JwtSvidError, MAX_JWT_SVID_LEN};
+pub use source::{
+    Identity, IdentityTask, IdentityTaskError, JwtSvidFetchError, NodeSvid, OpenIdentityError,
+    OpenOptions,
+};
 
 /// Validates a JWT-SVID at the wall-clock time `now` (see
 /// [`provmesh_protocol::spiffe::jwt::verify_jwt_svid`]).

@@ -192,7 +192,7 @@ pub async fn serve(
 
 /// A Rekor API error: status, message, and the headers some statuses carry.
 #[derive(Debug)]
-struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     message: String,
     /// `Retry-After` seconds (`429`).
@@ -209,7 +209,7 @@ struct ErrorBody<'a> {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             message: message.into(),
@@ -218,7 +218,7 @@ impl ApiError {
         }
     }
 
-    fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, message)
     }
 
@@ -226,7 +226,7 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, message)
     }
 
-    fn too_many_requests(message: impl Into<String>, retry_after: Duration) -> Self {
+    pub(crate) fn too_many_requests(message: impl Into<String>, retry_after: Duration) -> Self {
         ApiError {
             retry_after: Some(retry_after_seconds(retry_after)),
             ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, message)
@@ -235,7 +235,7 @@ impl ApiError {
 
     /// A store failure: the details go to the node's log, the client learns only that
     /// the fault is the server's.
-    fn internal(what: &str, error: &dyn std::fmt::Display) -> Self {
+    pub(crate) fn internal(what: &str, error: &dyn std::fmt::Display) -> Self {
         tracing::error!(%error, "log API: {what}");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -371,7 +371,11 @@ fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
 /// A declared `Content-Length` over the limit is refused before anything is read; a
 /// chunked body is refused as soon as it passes the limit, so a client cannot make the
 /// server buffer more. A body sent in one frame (the usual case) is not copied.
-async fn read_body(headers: &HeaderMap, mut body: Body, limit: usize) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_body(
+    headers: &HeaderMap,
+    mut body: Body,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
     let too_large = |declared: Option<u64>| {
         let size = match declared {
             Some(len) => format!("{len} bytes"),

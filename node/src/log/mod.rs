@@ -54,8 +54,9 @@ pub enum OpenError {
     },
     /// No code-signing roots are configured.
     #[error(
-        "authority.log.code_signing_roots is not set: the log admits only entries whose \
-         certificates chain to the domain's code-signing roots"
+        "no code-signing roots: enable authority.ca (the domain's own root) or set \
+         authority.log.code_signing_roots; the log admits only entries whose certificates \
+         chain to the domain's code-signing roots"
     )]
     NoRoots,
     /// The code-signing roots could not be read or parsed.
@@ -83,10 +84,42 @@ pub enum OpenError {
     Start(#[from] service::LogStartError),
 }
 
+/// The configured code-signing roots file (PEM) and the domain's own roots, together.
+fn load_roots(path: Option<&Path>, own_roots: &[Vec<u8>]) -> Result<CodeSigningRoots, OpenError> {
+    let mut certificates = own_roots.to_vec();
+    if let Some(path) = path {
+        let bad = |reason: String| OpenError::Roots {
+            path: path.to_owned(),
+            reason,
+        };
+        let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        // Parsed on its own first, for its precise errors about the file.
+        CodeSigningRoots::from_pem(&pem).map_err(|e| bad(e.to_string()))?;
+        for block in x509_parser::pem::Pem::iter_from_buffer(&pem) {
+            let block = block.map_err(|e| bad(e.to_string()))?;
+            if block.label == "CERTIFICATE" {
+                certificates.push(block.contents);
+            }
+        }
+    }
+    if certificates.is_empty() {
+        return Err(OpenError::NoRoots);
+    }
+    CodeSigningRoots::from_der(&certificates).map_err(|e| OpenError::Roots {
+        path: path.map_or_else(
+            || PathBuf::from("(the domain's own code-signing root)"),
+            Path::to_owned,
+        ),
+        reason: e.to_string(),
+    })
+}
+
 /// Opens the authority's log as configured: key, store, roots; returns the handle and
-/// the task to spawn.
+/// the task to spawn. `own_roots` are the domain's own code-signing roots (DER), admitted
+/// besides those of `authority.log.code_signing_roots`.
 pub fn open(
     config: &Config,
+    own_roots: &[Vec<u8>],
     published_checkpoint: Option<Vec<u8>>,
     registry: &mut Registry,
     shutdown: Shutdown,
@@ -97,15 +130,7 @@ pub fn open(
         origin,
         reason: e.to_string(),
     })?;
-    let roots_path = log.code_signing_roots.as_ref().ok_or(OpenError::NoRoots)?;
-    let roots_pem = std::fs::read(roots_path).map_err(|e| OpenError::Roots {
-        path: roots_path.clone(),
-        reason: e.to_string(),
-    })?;
-    let roots = CodeSigningRoots::from_pem(&roots_pem).map_err(|e| OpenError::Roots {
-        path: roots_path.clone(),
-        reason: e.to_string(),
-    })?;
+    let roots = load_roots(log.code_signing_roots.as_deref(), own_roots)?;
     let dir = log_dir(&config.node.data_dir);
     let signer = keys::load_or_create(&dir, &origin)?;
     let store_path = dir.join(STORE_FILE);

@@ -650,14 +650,24 @@ impl LogHandle {
     /// Admits, sequences and returns a proposed Rekor v1 entry (the JSON body of
     /// `POST /api/v1/log/entries`), once it is durable and checkpointed.
     pub async fn append(&self, proposed_json: &[u8]) -> Result<Appended, AppendError> {
-        let metrics = &self.shared.metrics;
         let admitted = match self.admit(proposed_json) {
             Ok(admitted) => admitted,
             Err(error) => {
-                metrics.reject(rejection_reason(&error));
+                self.shared.metrics.reject(rejection_reason(&error));
                 return Err(error);
             }
         };
+        self.append_admitted(admitted).await
+    }
+
+    /// Sequences an entry the node admitted itself (the CA's precertificate records) and
+    /// returns it once it is durable and checkpointed.
+    pub async fn append_admitted(&self, admitted: AdmittedEntry) -> Result<Appended, AppendError> {
+        let metrics = &self.shared.metrics;
+        if let Some(reason) = self.halted() {
+            metrics.reject("unavailable");
+            return Err(AppendError::Unavailable(reason));
+        }
         let (reply, answer) = oneshot::channel();
         // Kept to answer with: the log task hands the entry on to the store.
         let body = admitted.body.clone();

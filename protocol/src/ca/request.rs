@@ -320,11 +320,12 @@ impl SigningCertRequest {
                         RequestError::Malformed(format!("publicKey.content: {reason}"))
                     })?;
                 let proof_of_possession = match public.proof_of_possession {
-                    Some(proof) if !proof.is_empty() => {
-                        base64_field(&proof, "publicKeyRequest.proofOfPossession")?
-                    }
-                    _ => return Err(RequestError::MissingProofOfPossession),
+                    Some(proof) => base64_field(&proof, "publicKeyRequest.proofOfPossession")?,
+                    None => Vec::new(),
                 };
+                if proof_of_possession.is_empty() {
+                    return Err(RequestError::MissingProofOfPossession);
+                }
                 KeyProof::PublicKey {
                     spki_der,
                     proof_of_possession,
