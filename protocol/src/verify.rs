@@ -7,7 +7,8 @@
 //! It is the inverse of [`crate::sigstore_bundle`]: every part that module assembles is
 //! checked here, with the building blocks the log and CA use themselves — the log entry
 //! kinds ([`ProposedEntry`], [`set_payload`]), Merkle proofs ([`verify_inclusion`]),
-//! checkpoints ([`checkpoint::open`]), the code-signing chain check
+//! checkpoint notes ([`Note::verify_with`], what [`crate::checkpoint::open`] checks), the
+//! code-signing chain check
 //! ([`CodeSigningRoots::check`]) and embedded SCTs ([`embedded_scts`], [`verify_sct`]).
 //! What is checked, and in which order, follows sigstore-python 4.5.1's `Verifier`
 //! (`sigstore/verify/verifier.py`), quoted beside each step.
@@ -15,9 +16,20 @@
 //! Logs with Ed25519 keys (provmesh logs, Rekor v2: `logId = SHA-256(origin ‖ 0x0A ‖ 0x01 ‖
 //! key)`) and with ECDSA P-256 keys (Rekor v1: `logId = SHA-256(SPKI)`) are accepted, both
 //! serving `hashedrekord` and `dsse` 0.0.1 entries with a SET.
+//!
+//! A verifier of many bundles prepares the TrustedRoot once ([`PreparedTrust::new`]: log
+//! keys decoded, CA chains loaded and their signatures checked) and then calls
+//! [`PreparedTrust::verify_bundle`] per bundle; [`verify_bundle`] does both for one
+//! bundle. Preparing moves no per-bundle check out of the call: every bundle still has its
+//! certificate signature, SCT, SET, checkpoint signature, inclusion proof, body and
+//! artifact signature checked, and nothing about one bundle is remembered for the next.
+//! Signatures are checked with aws-lc-rs (ECDSA P-256, the Ed25519 SET), except the
+//! checkpoint's, which [`crate::note`] checks.
+
+use std::fmt;
 
 use aws_lc_rs::digest as lc_digest;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1, ParsedPublicKey};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1, ED25519, ParsedPublicKey};
 use sha2::{Digest as _, Sha256};
 use sigstore_protobuf_specs::dev::sigstore::bundle::v1::{bundle, verification_material};
 use sigstore_protobuf_specs::dev::sigstore::common::v1::{
@@ -33,7 +45,7 @@ use crate::ca::{
     EmbeddedSctError, OID_FULCIO_ISSUER_V1, OID_FULCIO_ISSUER_V2, SctVerifyError, embedded_scts,
     verify_sct,
 };
-use crate::checkpoint::{self, Checkpoint, CheckpointOpenError, CheckpointParseError};
+use crate::checkpoint::{Checkpoint, CheckpointOpenError, CheckpointParseError};
 use crate::dsse::{self, DsseVerifier, SignatureRejected};
 use crate::intoto::{self, Statement};
 use crate::log::entry::{
@@ -268,88 +280,253 @@ pub enum VerifyError {
 ///
 /// The verified time is the entry's integrated time (the SET signs it); the certificate,
 /// its CA and the log key must be valid then. No clock is read.
+///
+/// This prepares `trust` for the one call; to verify many bundles against the same
+/// TrustedRoot, prepare it once with [`PreparedTrust::new`] and call
+/// [`PreparedTrust::verify_bundle`]: the checks and the result are the same.
 pub fn verify_bundle(
     bundle_json: &[u8],
     artifact: Artifact<'_>,
     policy: &IdentityPolicy,
     trust: &TrustedRoot,
 ) -> Result<VerifiedBundle, VerifyError> {
-    // sigstore-python `Bundle._verify`: "The bundle must have exactly one tlog entry"
-    // and, for v0.3, "the signing certificate is the only one present".
-    let parsed =
-        ParsedBundle::from_json(bundle_json, DEFAULT_MAX_BUNDLE_LEN).map_err(VerifyError::Parse)?;
-    if parsed.version != BundleVersion::V0_3 {
-        return Err(VerifyError::UnsupportedVersion(parsed.version));
-    }
-    let material = parsed
-        .bundle
-        .verification_material
-        .as_ref()
-        .ok_or(VerifyError::NotOneCertificate)?;
-    let Some(verification_material::Content::Certificate(cert)) = &material.content else {
-        return Err(VerifyError::NotOneCertificate);
-    };
-    let leaf_der = cert.raw_bytes.as_slice();
-    let [entry] = material.tlog_entries.as_slice() else {
-        return Err(VerifyError::TlogEntryCount(material.tlog_entries.len()));
-    };
-    let content = parsed
-        .bundle
-        .content
-        .as_ref()
-        .ok_or(VerifyError::MalformedEntry("the bundle has no content"))?;
-    let expected_kind = match content {
-        bundle::Content::MessageSignature(_) => EntryKind::HashedRekord,
-        bundle::Content::DsseEnvelope(_) => EntryKind::Dsse,
-    };
+    PreparedTrust::new(trust).verify_bundle(bundle_json, artifact, policy)
+}
 
-    // 1. The log entry: its log, SET, inclusion proof and checkpoint.
-    let logged = verify_log_entry(entry, expected_kind, trust)?;
-    let at = logged.integrated_time;
+/// A TrustedRoot made ready to verify bundles: its log keys decoded, its CA chains loaded
+/// (their own signatures checked once, see [`CodeSigningRoots::from_der`]) and its
+/// certificates' names and keys extracted.
+///
+/// Only trust material is prepared: nothing about a bundle is kept, so every call of
+/// [`verify_bundle`](Self::verify_bundle) checks every part of its bundle. A trust entry
+/// that cannot be used (a malformed key, a chain that does not load) is reported when a
+/// bundle needs it, exactly as an unprepared verification would, so preparing never
+/// fails. The type is `Send + Sync`: share one across threads.
+pub struct PreparedTrust {
+    tlogs: Vec<PreparedLog>,
+    cas: Vec<PreparedCa>,
+    ctlogs: Vec<PreparedCtLog>,
+}
 
-    // 2. The certificate: chain, SCT and identity, at the integrated time.
-    // sigstore-python: "1) Verify that the signing certificate is signed by the certificate
-    // chain and that the signing certificate was valid at the time of signing."
-    let (signer, issuer_spki) = verify_certificate(leaf_der, at, trust)?;
-    // "2) Check that the signing certificate contains a proof of inclusion into a
-    // certificate transparency log."
-    verify_embedded_sct(leaf_der, &issuer_spki, trust)?;
-    // "(4): verify that the signer's identity matches the policy."
-    if signer.identity != policy.identity {
-        return Err(VerifyError::IdentityMismatch {
-            expected: policy.identity.clone(),
-            found: signer.identity,
-        });
+impl fmt::Debug for PreparedTrust {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreparedTrust")
+            .field("tlogs", &self.tlogs.len())
+            .field("certificate_authorities", &self.cas.len())
+            .field("ctlogs", &self.ctlogs.len())
+            .finish()
     }
-    let issuer = oidc_issuer(leaf_der).ok_or(VerifyError::NoIssuer)?;
-    if issuer != policy.issuer {
-        return Err(VerifyError::IssuerMismatch {
-            expected: policy.issuer.clone(),
-            found: issuer,
-        });
+}
+
+/// A `tlogs` entry.
+struct PreparedLog {
+    /// `logId.keyId` as the trusted root states it.
+    key_id: Vec<u8>,
+    /// The key's `validFor`.
+    valid_for: Option<TimeRange>,
+    /// The key, or why it is unusable (reported only to bundles from this log).
+    key: Result<LogKey, String>,
+}
+
+/// A `certificateAuthorities` entry.
+struct PreparedCa {
+    valid_for: Option<TimeRange>,
+    /// `None` when the chain does not load as code-signing roots: the CA is skipped, so a
+    /// leaf only it could have issued fails as issued by no trusted CA.
+    roots: Option<CodeSigningRoots>,
+    /// Each chain certificate's raw subject and SPKI, in chain order: the SCT signs over
+    /// the SPKI of the CA certificate that issued the leaf.
+    issuers: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// A `ctlogs` entry.
+struct PreparedCtLog {
+    log_id: Option<Vec<u8>>,
+    spki: Option<Vec<u8>>,
+}
+
+/// The trusted key of a log, decoded.
+enum LogKey {
+    Ed25519 {
+        key: [u8; 32],
+        /// The key for the SET, through aws-lc-rs; `None` when `key` is not a point or is
+        /// of small order (see [`ed25519_set_key`]): every SET then fails to verify.
+        set_key: Option<ParsedPublicKey>,
+        /// The checkpoint verifier for the origin the trusted root's `baseUrl` names, if
+        /// the log ID binds the key to that origin (see [`origin_candidates`]).
+        checkpoint: Option<Verifier>,
+    },
+    EcdsaP256 {
+        spki: Vec<u8>,
+        /// The SEC1 point, parsed; `None` when it does not parse (the SET then fails).
+        point: Option<ParsedPublicKey>,
+        /// The checkpoint verifier for the host the trusted root's `baseUrl` names
+        /// (Rekor v1 names its checkpoint key after its host).
+        checkpoint: Option<Verifier>,
+    },
+}
+
+impl PreparedTrust {
+    /// Prepares `trust` for verifying bundles. Never fails: unusable entries are reported
+    /// by the bundles that need them.
+    pub fn new(trust: &TrustedRoot) -> PreparedTrust {
+        let tlogs = trust
+            .tlogs
+            .iter()
+            .map(|tlog| {
+                let key_id = tlog
+                    .log_id
+                    .as_ref()
+                    .map(|id| id.key_id.clone())
+                    .unwrap_or_default();
+                PreparedLog {
+                    key: trusted_log_key(tlog, &key_id),
+                    valid_for: tlog.public_key.as_ref().and_then(|k| k.valid_for),
+                    key_id,
+                }
+            })
+            .collect();
+        let cas = trust
+            .certificate_authorities
+            .iter()
+            .map(|ca| {
+                let chain: Vec<&[u8]> = ca
+                    .cert_chain
+                    .as_ref()
+                    .map(|c| {
+                        c.certificates
+                            .iter()
+                            .map(|c| c.raw_bytes.as_slice())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let issuers = chain
+                    .iter()
+                    .filter_map(|der| {
+                        let (_, cert) = X509Certificate::from_der(der).ok()?;
+                        Some((
+                            cert.subject().as_raw().to_vec(),
+                            cert.public_key().raw.to_vec(),
+                        ))
+                    })
+                    .collect();
+                PreparedCa {
+                    valid_for: ca.valid_for,
+                    roots: CodeSigningRoots::from_der(&chain).ok(),
+                    issuers,
+                }
+            })
+            .collect();
+        let ctlogs = trust
+            .ctlogs
+            .iter()
+            .map(|c| PreparedCtLog {
+                log_id: c.log_id.as_ref().map(|id| id.key_id.clone()),
+                spki: c.public_key.as_ref().and_then(|k| k.raw_bytes.clone()),
+            })
+            .collect();
+        PreparedTrust { tlogs, cas, ctlogs }
     }
 
-    // 3. The content: the logged body is this content's entry, the signature verifies,
-    // and the artifact is the signed one.
-    let key = ParsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &signer.public_key_sec1)
-        .map_err(|_| VerifyError::BadSignature("signature"))?;
-    let digest = artifact.sha256();
-    match content {
-        bundle::Content::MessageSignature(message) => {
-            verify_message_signature(message, leaf_der, &entry.canonicalized_body, &key, digest)?;
+    /// Verifies a Sigstore bundle: that `artifact` was signed by the certificate holder
+    /// `policy` names, and that the signature was logged. See [`verify_bundle`].
+    pub fn verify_bundle(
+        &self,
+        bundle_json: &[u8],
+        artifact: Artifact<'_>,
+        policy: &IdentityPolicy,
+    ) -> Result<VerifiedBundle, VerifyError> {
+        // sigstore-python `Bundle._verify`: "The bundle must have exactly one tlog entry"
+        // and, for v0.3, "the signing certificate is the only one present".
+        let parsed = ParsedBundle::from_json(bundle_json, DEFAULT_MAX_BUNDLE_LEN)
+            .map_err(VerifyError::Parse)?;
+        if parsed.version != BundleVersion::V0_3 {
+            return Err(VerifyError::UnsupportedVersion(parsed.version));
         }
-        bundle::Content::DsseEnvelope(_) => {
-            verify_dsse(&parsed, leaf_der, &entry.canonicalized_body, &key, digest)?;
-        }
-    }
+        let material = parsed
+            .bundle
+            .verification_material
+            .as_ref()
+            .ok_or(VerifyError::NotOneCertificate)?;
+        let Some(verification_material::Content::Certificate(cert)) = &material.content else {
+            return Err(VerifyError::NotOneCertificate);
+        };
+        let leaf_der = cert.raw_bytes.as_slice();
+        let [entry] = material.tlog_entries.as_slice() else {
+            return Err(VerifyError::TlogEntryCount(material.tlog_entries.len()));
+        };
+        let content = parsed
+            .bundle
+            .content
+            .as_ref()
+            .ok_or(VerifyError::MalformedEntry("the bundle has no content"))?;
+        let expected_kind = match content {
+            bundle::Content::MessageSignature(_) => EntryKind::HashedRekord,
+            bundle::Content::DsseEnvelope(_) => EntryKind::Dsse,
+        };
 
-    Ok(VerifiedBundle {
-        identity: signer.identity,
-        issuer,
-        integrated_time: at,
-        log_index: logged.log_index,
-        log_key_id: logged.log_key_id,
-    })
+        // 1. The log entry: its log, SET, inclusion proof and checkpoint.
+        let logged = verify_log_entry(entry, expected_kind, self)?;
+        let at = logged.integrated_time;
+
+        // 2. The certificate: chain, SCT and identity, at the integrated time. The leaf is
+        // parsed here once for its issuer name and OIDC issuer; `CodeSigningRoots::check`
+        // parses and judges it on its own (a leaf that does not parse fails there).
+        let leaf = X509Certificate::from_der(leaf_der).ok().map(|(_, c)| c);
+        // sigstore-python: "1) Verify that the signing certificate is signed by the
+        // certificate chain and that the signing certificate was valid at the time of
+        // signing."
+        let leaf_issuer = leaf.as_ref().map(|c| c.issuer().as_raw());
+        let (signer, issuer_spki) = verify_certificate(leaf_der, leaf_issuer, at, self)?;
+        // "2) Check that the signing certificate contains a proof of inclusion into a
+        // certificate transparency log."
+        verify_embedded_sct(leaf_der, issuer_spki, self)?;
+        // "(4): verify that the signer's identity matches the policy."
+        if signer.identity != policy.identity {
+            return Err(VerifyError::IdentityMismatch {
+                expected: policy.identity.clone(),
+                found: signer.identity,
+            });
+        }
+        let issuer = leaf
+            .as_ref()
+            .and_then(oidc_issuer)
+            .ok_or(VerifyError::NoIssuer)?;
+        if issuer != policy.issuer {
+            return Err(VerifyError::IssuerMismatch {
+                expected: policy.issuer.clone(),
+                found: issuer,
+            });
+        }
+
+        // 3. The content: the logged body is this content's entry, the signature
+        // verifies, and the artifact is the signed one.
+        let key = ParsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &signer.public_key_sec1)
+            .map_err(|_| VerifyError::BadSignature("signature"))?;
+        let digest = artifact.sha256();
+        match content {
+            bundle::Content::MessageSignature(message) => {
+                verify_message_signature(
+                    message,
+                    leaf_der,
+                    &entry.canonicalized_body,
+                    &key,
+                    digest,
+                )?;
+            }
+            bundle::Content::DsseEnvelope(_) => {
+                verify_dsse(&parsed, leaf_der, &entry.canonicalized_body, &key, digest)?;
+            }
+        }
+
+        Ok(VerifiedBundle {
+            identity: signer.identity,
+            issuer,
+            integrated_time: at,
+            log_index: logged.log_index,
+            log_key_id: logged.log_key_id,
+        })
+    }
 }
 
 /// The parts of a log entry that verified.
@@ -359,16 +536,10 @@ struct LoggedEntry {
     log_key_id: [u8; 32],
 }
 
-/// The trusted key of a log.
-enum LogKey {
-    Ed25519([u8; 32]),
-    EcdsaP256 { spki: Vec<u8>, point: Vec<u8> },
-}
-
 fn verify_log_entry(
     entry: &TransparencyLogEntry,
     expected_kind: EntryKind,
-    trust: &TrustedRoot,
+    trust: &PreparedTrust,
 ) -> Result<LoggedEntry, VerifyError> {
     let kind_version = entry
         .kind_version
@@ -424,47 +595,65 @@ fn verify_log_entry(
         ))?;
 
     // The log: found by key ID among the trusted root's tlogs, valid at the integrated time.
-    let log_hex = hex::encode(key_id);
     let tlog = trust
         .tlogs
         .iter()
-        .find(|t| t.log_id.as_ref().is_some_and(|id| id.key_id == key_id))
-        .ok_or_else(|| VerifyError::UnknownLog(log_hex.clone()))?;
-    let log_key = trusted_log_key(tlog, &log_hex)?;
-    let valid_for = tlog.public_key.as_ref().and_then(|k| k.valid_for.as_ref());
-    if !in_range(valid_for, at) {
+        .find(|t| t.key_id == key_id)
+        .ok_or_else(|| VerifyError::UnknownLog(hex::encode(key_id)))?;
+    let log_hex = hex::encode(key_id);
+    let log_key = tlog.key.as_ref().map_err(|reason| VerifyError::BadLogKey {
+        log: log_hex.clone(),
+        reason: reason.clone(),
+    })?;
+    if !in_range(tlog.valid_for.as_ref(), at) {
         return Err(VerifyError::LogKeyNotValid { log: log_hex, at });
     }
 
     // The checkpoint, verified with the log's key under the origin it names.
     let note = Note::parse(note_text.as_bytes())
         .map_err(|e| VerifyError::CheckpointMalformed(e.to_string()))?;
-    let unverified = Checkpoint::from_note(&note)
+    let checkpoint = Checkpoint::from_note(&note)
         .map_err(|e: CheckpointParseError| VerifyError::CheckpointMalformed(e.to_string()))?;
-    let origin = unverified.origin().to_owned();
+    let origin = checkpoint.origin();
     let hint = KeyId::from_hash(&key_id);
-    let verifier = match &log_key {
-        LogKey::Ed25519(key) => {
+    // A verifier built for this bundle when the prepared one is not for its key name.
+    let built: Verifier;
+    let verifier: &Verifier = match log_key {
+        LogKey::Ed25519 {
+            key,
+            checkpoint: prepared,
+            ..
+        } => {
             // The key ID binds the key to the origin (`log_key_id`, Rekor v2's scheme), so
             // a checkpoint of another log under the same key is refused.
-            let name = KeyName::new(origin.clone())
+            let name = KeyName::new(origin.to_owned())
                 .map_err(|e| VerifyError::CheckpointMalformed(e.to_string()))?;
             let computed = log_key_id(&name, key);
             if computed != key_id {
                 return Err(VerifyError::LogKeyIdMismatch {
-                    origin,
+                    origin: origin.to_owned(),
                     stated: log_hex,
                     computed: hex::encode(computed),
                 });
             }
-            Verifier::Ed25519(Ed25519Verifier::new(name, key).map_err(|e| {
-                VerifyError::BadLogKey {
-                    log: log_hex.clone(),
-                    reason: e.to_string(),
+            match prepared {
+                Some(prepared) if *prepared.name() == name => prepared,
+                _ => {
+                    built = Verifier::Ed25519(Ed25519Verifier::new(name, key).map_err(|e| {
+                        VerifyError::BadLogKey {
+                            log: log_hex.clone(),
+                            reason: e.to_string(),
+                        }
+                    })?);
+                    &built
                 }
-            })?)
+            }
         }
-        LogKey::EcdsaP256 { spki, .. } => {
+        LogKey::EcdsaP256 {
+            spki,
+            checkpoint: prepared,
+            ..
+        } => {
             // Rekor v1 names its checkpoint key after its host, not after the origin
             // line ("rekor.sigstore.dev - <tree ID>"); sigstore-python matches the
             // signature by key hint alone (`sig.sig_hash == key_id[:4]`).
@@ -472,33 +661,44 @@ fn verify_log_entry(
                 .signatures()
                 .iter()
                 .find(|s| s.key_id() == hint)
-                .map(|s| s.name().clone())
+                .map(|s| s.name())
                 .ok_or(VerifyError::CheckpointSignatureMissing(hint))?;
-            Verifier::EcdsaP256(EcdsaP256Verifier::from_spki_der(name, spki).map_err(|e| {
-                VerifyError::BadLogKey {
-                    log: log_hex.clone(),
-                    reason: e.to_string(),
+            match prepared {
+                Some(prepared) if prepared.name() == name => prepared,
+                _ => {
+                    built = Verifier::EcdsaP256(
+                        EcdsaP256Verifier::from_spki_der(name.clone(), spki).map_err(|e| {
+                            VerifyError::BadLogKey {
+                                log: log_hex.clone(),
+                                reason: e.to_string(),
+                            }
+                        })?,
+                    );
+                    &built
                 }
-            })?)
+            }
         }
     };
     if !note.signatures().iter().any(|s| s.key_id() == hint) {
         return Err(VerifyError::CheckpointSignatureMissing(hint));
     }
-    let signed = checkpoint::open(note_text.as_bytes(), &origin, &verifier)
-        .map_err(VerifyError::CheckpointSignature)?;
+    // What `checkpoint::open` checks, on the note already parsed: every line of the log's
+    // key verifies (at least one exists). The origin is the checkpoint's own, which the
+    // key ID check above bound to the log for Ed25519 logs.
+    note.verify_with(verifier)
+        .map_err(|e| VerifyError::CheckpointSignature(CheckpointOpenError::Verify(e)))?;
 
     // The SET: the log's signature over the entry, its integrated time and index.
     // openapi.yaml: "Verify the canonicalized payload and signedEntryTimestamp against
     // rekor's public key".
     let payload = set_payload(body, at, &key_id, log_index);
-    let set_ok = match &log_key {
-        LogKey::Ed25519(key) => ed25519_dalek::VerifyingKey::from_bytes(key)
-            .ok()
-            .zip(ed25519_dalek::Signature::from_slice(set).ok())
-            .is_some_and(|(k, s)| k.verify_strict(&payload, &s).is_ok()),
-        LogKey::EcdsaP256 { point, .. } => ParsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, point)
-            .is_ok_and(|k| k.verify_sig(&payload, set).is_ok()),
+    let set_ok = match log_key {
+        LogKey::Ed25519 { set_key, .. } => set_key
+            .as_ref()
+            .is_some_and(|k| k.verify_sig(&payload, set).is_ok()),
+        LogKey::EcdsaP256 { point, .. } => point
+            .as_ref()
+            .is_some_and(|k| k.verify_sig(&payload, set).is_ok()),
     };
     if !set_ok {
         return Err(VerifyError::BadSet(log_hex));
@@ -521,17 +721,18 @@ fn verify_log_entry(
             "inclusionProof has more than 64 hashes",
         ));
     }
-    let hashes = proof
-        .hashes
-        .iter()
-        .map(|h| Hash::try_from(h.as_slice()))
-        .collect::<Result<Vec<Hash>, _>>()
-        .map_err(|_| VerifyError::MalformedEntry("an inclusionProof hash is not 32 bytes"))?;
-    verify_inclusion(proof_index, tree_size, &leaf_hash(body), &hashes, &root)
+    let mut hashes: [Hash; MAX_PROOF_HASHES] = [[0; 32]; MAX_PROOF_HASHES];
+    for (slot, h) in hashes.iter_mut().zip(&proof.hashes) {
+        *slot = h
+            .as_slice()
+            .try_into()
+            .map_err(|_| VerifyError::MalformedEntry("an inclusionProof hash is not 32 bytes"))?;
+    }
+    let hashes = hashes.get(..proof.hashes.len()).unwrap_or_default();
+    verify_inclusion(proof_index, tree_size, &leaf_hash(body), hashes, &root)
         .map_err(VerifyError::InclusionProof)?;
     // interop.md: "python uses `inclusionProof.rootHash/treeSize`, js uses the
     // checkpoint's: keep them equal" — a verifier must require it.
-    let checkpoint = &signed.checkpoint;
     if checkpoint.size() != tree_size || *checkpoint.root_hash() != root {
         return Err(VerifyError::CheckpointMismatch {
             checkpoint_size: checkpoint.size(),
@@ -547,51 +748,98 @@ fn verify_log_entry(
     })
 }
 
-/// The tlog's key, by its `keyDetails`.
-fn trusted_log_key(tlog: &TransparencyLogInstance, log_hex: &str) -> Result<LogKey, VerifyError> {
-    let bad = |reason: String| VerifyError::BadLogKey {
-        log: log_hex.to_owned(),
-        reason,
-    };
+/// The names a log's checkpoint key may carry, from its trusted root `baseUrl`: the URL
+/// without its scheme, then its host.
+///
+/// sigstore_trustroot.proto, `TransparencyLogInstance.base_url`: "SHOULD match the origin
+/// on the log checkpoint [...] MAY be a scheme-less URL." Rekor v1 signs its checkpoints
+/// under its host name. A candidate is only a guess made while preparing: a bundle whose
+/// key name is another gets a verifier built for it.
+fn origin_candidates(base_url: &str) -> impl Iterator<Item = &str> {
+    let without_scheme = base_url
+        .strip_prefix("https://")
+        .or_else(|| base_url.strip_prefix("http://"))
+        .unwrap_or(base_url)
+        .trim_end_matches('/');
+    let host = without_scheme
+        .split(['/', ':'])
+        .next()
+        .unwrap_or(without_scheme);
+    std::iter::once(without_scheme).chain((host != without_scheme).then_some(host))
+}
+
+/// The tlog's key, by its `keyDetails`, decoded for verifying.
+fn trusted_log_key(tlog: &TransparencyLogInstance, key_id: &[u8]) -> Result<LogKey, String> {
     let key = tlog
         .public_key
         .as_ref()
-        .ok_or_else(|| bad("no public key".to_owned()))?;
+        .ok_or_else(|| "no public key".to_owned())?;
     let spki = key
         .raw_bytes
         .as_deref()
-        .ok_or_else(|| bad("no key bytes".to_owned()))?;
+        .ok_or_else(|| "no key bytes".to_owned())?;
     let (rest, parsed) =
-        SubjectPublicKeyInfo::from_der(spki).map_err(|e| bad(format!("not an SPKI: {e}")))?;
+        SubjectPublicKeyInfo::from_der(spki).map_err(|e| format!("not an SPKI: {e}"))?;
     if !rest.is_empty() {
-        return Err(bad("bytes follow the SPKI".to_owned()));
+        return Err("bytes follow the SPKI".to_owned());
     }
-    let point = parsed.subject_public_key.data.to_vec();
+    let point = parsed.subject_public_key.data.as_ref();
+    let names = || origin_candidates(&tlog.base_url).filter_map(|c| KeyName::new(c).ok());
     if key.key_details == PublicKeyDetails::PkixEd25519 as i32 {
         let key: [u8; 32] = point
-            .as_slice()
             .try_into()
-            .map_err(|_| bad("the Ed25519 key is not 32 bytes".to_owned()))?;
-        Ok(LogKey::Ed25519(key))
+            .map_err(|_| "the Ed25519 key is not 32 bytes".to_owned())?;
+        // The checkpoint verifier for the origin the log ID was computed from, if the
+        // base URL names it.
+        let checkpoint = names()
+            .find(|name| log_key_id(name, &key).as_slice() == key_id)
+            .and_then(|name| Ed25519Verifier::new(name, &key).ok())
+            .map(Verifier::Ed25519);
+        Ok(LogKey::Ed25519 {
+            key,
+            set_key: ed25519_set_key(&key),
+            checkpoint,
+        })
     } else if key.key_details == PublicKeyDetails::PkixEcdsaP256Sha256 as i32 {
         // Rekor v1: "LogID ... is the SHA-256 hash of the log's public key" (its SPKI).
         let computed: [u8; 32] = Sha256::digest(spki).into();
-        if hex::encode(computed) != log_hex {
-            return Err(bad(format!(
+        if computed.as_slice() != key_id {
+            return Err(format!(
                 "the log ID is not SHA-256 of the ECDSA key ({})",
                 hex::encode(computed)
-            )));
+            ));
         }
+        let checkpoint = names()
+            .last()
+            .and_then(|name| EcdsaP256Verifier::from_spki_der(name, spki).ok())
+            .map(Verifier::EcdsaP256);
         Ok(LogKey::EcdsaP256 {
             spki: spki.to_vec(),
-            point,
+            point: ParsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, point).ok(),
+            checkpoint,
         })
     } else {
-        Err(bad(format!(
+        Err(format!(
             "key type {} is not supported (Ed25519 and ECDSA P-256 are)",
             key.key_details
-        )))
+        ))
     }
+}
+
+/// An Ed25519 log key made ready to verify SETs with aws-lc-rs, or `None` when it is not
+/// a valid point or is of small order.
+///
+/// aws-lc-rs verifies as RFC 8032 §5.1.7 says (S must be below L, cofactorless equation),
+/// as Go's `crypto/ed25519` in Rekor does. The strict verification used before also
+/// refused small-order public keys, under which signatures can be forged; that property
+/// belongs to the trusted key, so it is checked here, once, and such a key verifies
+/// nothing.
+fn ed25519_set_key(key: &[u8; 32]) -> Option<ParsedPublicKey> {
+    let point = ed25519_dalek::VerifyingKey::from_bytes(key).ok()?;
+    if point.is_weak() {
+        return None;
+    }
+    ParsedPublicKey::new(&ED25519, key).ok()
 }
 
 /// Whether `at` lies in `range` (start inclusive, end inclusive; an absent bound is open).
@@ -605,41 +853,29 @@ fn in_range(range: Option<&TimeRange>, at: i64) -> bool {
 
 /// Checks the leaf against every trusted CA valid at `at`; returns the signer and the
 /// SPKI of the CA certificate that issued the leaf (the SCT signs over it).
-fn verify_certificate(
+fn verify_certificate<'t>(
     leaf_der: &[u8],
+    leaf_issuer: Option<&[u8]>,
     at: i64,
-    trust: &TrustedRoot,
-) -> Result<(CertifiedSigner, Vec<u8>), VerifyError> {
+    trust: &'t PreparedTrust,
+) -> Result<(CertifiedSigner, &'t [u8]), VerifyError> {
     let mut last_error: Option<SignerCertError> = None;
-    let leaf_issuer = X509Certificate::from_der(leaf_der)
-        .map(|(_, c)| c.issuer().as_raw().to_vec())
-        .ok();
-    for ca in &trust.certificate_authorities {
+    for ca in &trust.cas {
         if !in_range(ca.valid_for.as_ref(), at) {
             continue;
         }
-        let chain: Vec<&[u8]> = ca
-            .cert_chain
-            .as_ref()
-            .map(|c| {
-                c.certificates
-                    .iter()
-                    .map(|c| c.raw_bytes.as_slice())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let Ok(roots) = CodeSigningRoots::from_der(&chain) else {
+        let Some(roots) = &ca.roots else {
             continue;
         };
         match roots.check(leaf_der, at) {
             Ok(signer) => {
                 // The issuing CA certificate: the chain member whose subject is the
                 // leaf's issuer (`check` verified the leaf's signature with it).
-                let issuer_spki = chain.iter().find_map(|der| {
-                    let (_, cert) = X509Certificate::from_der(der).ok()?;
-                    (Some(cert.subject().as_raw()) == leaf_issuer.as_deref())
-                        .then(|| cert.public_key().raw.to_vec())
-                });
+                let issuer_spki = ca
+                    .issuers
+                    .iter()
+                    .find(|(subject, _)| Some(subject.as_slice()) == leaf_issuer)
+                    .map(|(_, spki)| spki.as_slice());
                 if let Some(issuer_spki) = issuer_spki {
                     return Ok((signer, issuer_spki));
                 }
@@ -661,7 +897,7 @@ fn verify_certificate(
 fn verify_embedded_sct(
     leaf_der: &[u8],
     issuer_spki: &[u8],
-    trust: &TrustedRoot,
+    trust: &PreparedTrust,
 ) -> Result<(), VerifyError> {
     let embedded = embedded_scts(leaf_der).map_err(VerifyError::Sct)?;
     let [sct] = embedded.scts.as_slice() else {
@@ -671,9 +907,8 @@ fn verify_embedded_sct(
     let ct_key = trust
         .ctlogs
         .iter()
-        .find(|c| c.log_id.as_ref().is_some_and(|id| id.key_id == log_id))
-        .and_then(|c| c.public_key.as_ref())
-        .and_then(|k| k.raw_bytes.as_deref())
+        .find(|c| c.log_id.as_deref() == Some(log_id.as_slice()))
+        .and_then(|c| c.spki.as_deref())
         .ok_or_else(|| VerifyError::UnknownCtLog(hex::encode(log_id)))?;
     verify_sct(sct, ct_key, &embedded.precertificate_tbs_der, issuer_spki)
         .map_err(VerifyError::SctInvalid)
@@ -683,8 +918,7 @@ fn verify_embedded_sct(
 ///
 /// Fulcio oid-info.md: 1.3.6.1.4.1.57264.1.8 "Issuer (V2)" holds a DER UTF8String;
 /// 1.3.6.1.4.1.57264.1.1 "Issuer" (deprecated) holds the issuer's raw bytes. V2 wins.
-fn oidc_issuer(leaf_der: &[u8]) -> Option<String> {
-    let (_, cert) = X509Certificate::from_der(leaf_der).ok()?;
+fn oidc_issuer(cert: &X509Certificate<'_>) -> Option<String> {
     let find = |oid: &[u64]| {
         cert.extensions()
             .iter()
@@ -800,4 +1034,50 @@ fn verify_dsse(
         return Err(VerifyError::SubjectMismatch(hex::encode(artifact_digest)));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_candidates_are_the_url_without_scheme_then_its_host() {
+        fn all(url: &str) -> Vec<&str> {
+            origin_candidates(url).collect()
+        }
+        assert_eq!(all("https://log.org-a.example"), ["log.org-a.example"]);
+        assert_eq!(all("https://log.org-a.example/"), ["log.org-a.example"]);
+        assert_eq!(
+            all("https://example.com/tlog"),
+            ["example.com/tlog", "example.com"]
+        );
+        assert_eq!(
+            all("http://rekor.local:3000"),
+            ["rekor.local:3000", "rekor.local"]
+        );
+        // "MAY be a scheme-less URL."
+        assert_eq!(
+            all("log2025-1.rekor.sigstore.dev"),
+            ["log2025-1.rekor.sigstore.dev"]
+        );
+    }
+
+    #[test]
+    fn small_order_log_keys_verify_no_set() {
+        // The identity point (y = 1) has order 1.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert!(ed25519_set_key(&identity).is_none());
+        let valid =
+            crate::note::Ed25519Signer::from_seed(KeyName::new("log.example").unwrap(), &[7; 32])
+                .public_key();
+        assert!(ed25519_set_key(&valid).is_some());
+    }
+
+    /// One prepared root serves many threads.
+    #[test]
+    fn prepared_trust_is_send_and_sync() {
+        fn shared<T: Send + Sync>() {}
+        shared::<PreparedTrust>();
+    }
 }
