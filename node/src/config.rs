@@ -190,6 +190,11 @@ pub struct NodeConfig {
     /// relative path is resolved against the working directory.
     #[serde(default = "default_data_dir", deserialize_with = "de_path")]
     pub data_dir: PathBuf,
+    /// Base URL of this trust domain's authority (its HTTP API). A plain node forwards
+    /// its workloads' certificate requests there (only those whose credential the
+    /// authority verifies itself). Unset on the authority.
+    #[serde(default, deserialize_with = "de_http_url")]
+    pub authority_url: Option<String>,
 }
 
 /// `[log]`: log filter and output format.
@@ -335,6 +340,7 @@ impl Default for NodeConfig {
         Self {
             trust_domain: placeholder_trust_domain(),
             data_dir: default_data_dir(),
+            authority_url: None,
         }
     }
 }
@@ -508,6 +514,20 @@ fn de_positive<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
 
 fn de_optional_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
     de_path(d).map(Some)
+}
+
+fn de_http_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = de_string(
+        d,
+        "an http:// or https:// URL such as \"http://authority:8080\"",
+    )?;
+    let url = reqwest::Url::parse(&s).map_err(|e| D::Error::custom(format!("{s:?}: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(D::Error::custom(format!(
+            "{s:?}: expected an http:// or https:// URL with a host"
+        )));
+    }
+    Ok(Some(s.trim_end_matches('/').to_owned()))
 }
 
 fn de_origin<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -821,6 +841,9 @@ trust_domain = {trust_domain}
 # Directory for the node's persistent state; created at start if missing. A relative
 # path is resolved against the working directory.
 data_dir = {data_dir}
+# Base URL of this trust domain's authority. A plain node forwards its workloads'
+# certificate requests there (the authority itself leaves it unset).
+# authority_url = "http://provmesh-authority.provmesh.svc:8080"
 
 [log]
 # Log filter in RUST_LOG syntax, e.g. "info" or "info,provmesh_node=debug".

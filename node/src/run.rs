@@ -45,7 +45,9 @@ impl Listeners {
         } else {
             None
         };
-        let http = if config.http.enabled && config.authority.enabled {
+        let http = if config.http.enabled
+            && (config.authority.enabled || config.node.authority_url.is_some())
+        {
             Some(bind("http", config.http.listen).await?)
         } else {
             None
@@ -224,14 +226,26 @@ pub async fn start_with(
         );
         tracing::info!(%addr, "grpc API listening");
     }
-    if let (Some(listener), Some(addr), Some(log)) = (listeners.http, addrs.http, log) {
-        let settings = crate::log::http::HttpSettings {
-            max_request_bytes: config.http.max_request_bytes,
-        };
-        let mut router = crate::log::http::router(log, settings);
-        if let Some(ca) = ca {
-            router = router.merge(crate::ca::http::router(ca, config.http.max_request_bytes));
+    let http_router = match (log, &config.node.authority_url) {
+        (Some(log), _) => {
+            let settings = crate::log::http::HttpSettings {
+                max_request_bytes: config.http.max_request_bytes,
+            };
+            let router = crate::log::http::router(log, settings);
+            Some(match ca {
+                Some(ca) => {
+                    router.merge(crate::ca::http::router(ca, config.http.max_request_bytes))
+                }
+                None => router,
+            })
         }
+        (None, Some(authority_url)) => Some(crate::ca::forward::router(
+            authority_url.clone(),
+            config.http.max_request_bytes,
+        )),
+        (None, None) => None,
+    };
+    if let (Some(listener), Some(addr), Some(router)) = (listeners.http, addrs.http, http_router) {
         tasks.spawn(
             "http server",
             crate::log::http::serve(listener, router, shutdown.clone()),

@@ -570,3 +570,82 @@ fn assert_private(path: &Path) {
     let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "{}", path.display());
 }
+
+#[tokio::test]
+async fn a_plain_node_forwards_only_self_verifying_requests() {
+    let authority = Authority::start("").await;
+    let ca = authority.dev_ca();
+    let now = SystemTime::now();
+    // A plain node of the same domain (its own data directory, no authority role).
+    let plain_dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[node]\ntrust_domain = \"{TD}\"\ndata_dir = {dir:?}\nauthority_url = \"{url}/\"\n\
+         [metrics]\nenabled = false\n[grpc]\nenabled = false\n[http]\nlisten = \"127.0.0.1:0\"\n",
+        dir = plain_dir.path().display().to_string(),
+        url = authority.base,
+    );
+    let config = Config::parse(&text).unwrap();
+    let node = run::start(&config, Listeners::bind(&config).await.unwrap())
+        .await
+        .unwrap();
+    let plain = format!("http://{}", node.addrs().http.unwrap());
+    let http = authority.client.clone();
+    let post = |body: Value, bearer: Option<String>| {
+        let client = http.clone();
+        let url = format!("{plain}/api/v2/signingCert");
+        async move {
+            let mut request = client.post(url).body(body.to_string());
+            if let Some(token) = bearer {
+                request = request.header("authorization", format!("Bearer {token}"));
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let body: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+            (status, body)
+        }
+    };
+
+    // A workload's JWT-SVID request goes through and comes back with its certificate.
+    let build = id("/ci/build");
+    let key = new_key();
+    let (status, answer) = post(
+        json!({"certificateSigningRequest": csr_field(&key)}),
+        Some(jwt(&ca, &build, "sigstore", now)),
+    )
+    .await;
+    assert_eq!(status, 201, "{answer}");
+    check_issued(&authority, &answer, &build, &key).await;
+
+    // The authority's refusals come back unchanged.
+    let (status, answer) = post(
+        json!({"certificateSigningRequest": csr_field(&key)}),
+        Some(jwt(&ca, &build, "not-sigstore", now)),
+    )
+    .await;
+    assert_eq!(status, 401, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("audience"));
+
+    // Nothing the authority could verify by itself: refused by the node.
+    let (status, answer) = post(json!({"certificateSigningRequest": csr_field(&key)}), None).await;
+    assert_eq!(status, 401, "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().contains("forwards"),
+        "{answer}"
+    );
+
+    // The authority gone: 502 naming it.
+    authority.stop().await;
+    let (status, answer) = post(
+        json!({"certificateSigningRequest": csr_field(&key)}),
+        Some(jwt(&ca, &build, "sigstore", now)),
+    )
+    .await;
+    assert_eq!(status, 502, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer")
+    );
+    node.run_until(async { "done" }).await.unwrap();
+}

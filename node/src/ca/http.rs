@@ -74,7 +74,7 @@ async fn signing_cert_inner(
 }
 
 /// The token of an `Authorization: Bearer` header, if any (RFC 6750 §2.1).
-fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };

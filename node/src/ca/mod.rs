@@ -8,7 +8,9 @@
 //! | [`keys`] | the code-signing root and CT key files under `<data_dir>/ca/` |
 //! | [`service`] | [`CaService`]: authorize, quota, issue, record, answer |
 //! | [`http`] | Fulcio's v2 REST API (`POST /api/v2/signingCert`) |
+//! | [`forward`] | a plain node's `POST /api/v2/signingCert`: forwarded to the authority |
 
+pub mod forward;
 pub mod http;
 pub mod keys;
 pub mod service;
