@@ -634,3 +634,65 @@ fn fulcio_answer_round_trips() {
     );
     assert_eq!(parse_fulcio_response(&json).unwrap(), vec![leaf, root]);
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn credential() -> impl Strategy<Value = Option<Credential>> {
+        prop_oneof![
+            Just(None),
+            "[A-Za-z0-9_.-]{1,200}".prop_map(|t| Some(Credential::JwtSvid(t))),
+            (
+                prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 0..8),
+                prop::collection::vec(any::<u8>(), 0..100),
+            )
+                .prop_map(|(chain, signature)| Some(Credential::X509SvidProof {
+                    chain,
+                    signature
+                })),
+        ]
+    }
+
+    fn key() -> impl Strategy<Value = KeyProof> {
+        prop_oneof![
+            (
+                prop::collection::vec(any::<u8>(), 1..200),
+                prop::collection::vec(any::<u8>(), 1..100),
+            )
+                .prop_map(|(spki_der, proof_of_possession)| KeyProof::PublicKey {
+                    spki_der,
+                    proof_of_possession
+                }),
+            prop::collection::vec(any::<u8>(), 1..400).prop_map(KeyProof::Csr),
+        ]
+    }
+
+    proptest! {
+        /// What `provmesh sign` and forwarding nodes send parses back to the same
+        /// request, whatever the bytes inside.
+        #[test]
+        fn requests_round_trip_through_fulcio_json(credential in credential(), key in key()) {
+            let request = SigningCertRequest::from_fulcio_json(
+                &fulcio_json(credential.as_ref(), &key), None,
+            ).unwrap();
+            prop_assert_eq!(&request.credential, &credential);
+            prop_assert_eq!(&request.key, &key);
+            let again = SigningCertRequest::from_fulcio_json(&request.to_fulcio_json(), None).unwrap();
+            prop_assert_eq!(again, request);
+        }
+
+        /// Arbitrary bodies and bearer tokens are parsed or refused, never a panic, and
+        /// nothing random is ever authorized.
+        #[test]
+        fn arbitrary_bodies_are_never_authorized(
+            body in prop::collection::vec(any::<u8>(), 0..600),
+            bearer in proptest::option::of("[ -~]{0,100}"),
+        ) {
+            let domain = Domain::new("org-a.example");
+            if let Ok(request) = SigningCertRequest::from_fulcio_json(&body, bearer.as_deref()) {
+                prop_assert!(authorize::<Vec<u8>>(&request, None, &domain.td, &domain.bundle, now()).is_err());
+            }
+        }
+    }
+}
