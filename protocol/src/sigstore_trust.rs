@@ -612,6 +612,20 @@ fn url_host(url: &str) -> Result<&str, &'static str> {
 pub fn client_trust_config(
     root: &TrustedRoot,
 ) -> Result<serde_json::Value, ClientTrustConfigError> {
+    client_trust_config_with_services(root, &[])
+}
+
+/// [`client_trust_config`] with the logs' APIs served elsewhere than their `baseUrl`.
+///
+/// A log's `baseUrl` in the trusted root names the log (its host must be the origin, see
+/// [`LogTrust::base_url`]); where a client reaches its Rekor API can differ — a node on
+/// loopback, a Kubernetes Service name. `log_api_urls[i]`, when present, is the API URL
+/// of the root's `i`-th log in the signing config; logs past the end keep their
+/// `baseUrl`.
+pub fn client_trust_config_with_services(
+    root: &TrustedRoot,
+    log_api_urls: &[String],
+) -> Result<serde_json::Value, ClientTrustConfigError> {
     if root.tlogs.is_empty() {
         return Err(ClientTrustConfigError::NoLog);
     }
@@ -621,9 +635,11 @@ pub fn client_trust_config(
     let rekor_tlog_urls = root
         .tlogs
         .iter()
-        .map(|tlog| {
+        .enumerate()
+        .map(|(i, tlog)| {
             let valid_for = tlog.public_key.as_ref().and_then(|k| k.valid_for);
-            service(&tlog.base_url, REKOR_V1_API, valid_for)
+            let url = log_api_urls.get(i).unwrap_or(&tlog.base_url);
+            service(url, REKOR_V1_API, valid_for)
         })
         .collect::<Result<Vec<_>, _>>()?;
     let ca_urls = root

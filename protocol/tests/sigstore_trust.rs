@@ -22,7 +22,7 @@ use provmesh_protocol::sigstore::{
 use provmesh_protocol::sigstore_trust::{
     CLIENT_TRUST_CONFIG_MEDIA_TYPE, CaTrust, ClientTrustConfigError, CtTrust, DomainTrust,
     LogTrust, SIGNING_CONFIG_MEDIA_TYPE_V0_2, TrustedRootBuildError, client_trust_config,
-    ct_log_id, ed25519_spki_der, trusted_root,
+    client_trust_config_with_services, ct_log_id, ed25519_spki_der, trusted_root,
 };
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
@@ -222,6 +222,22 @@ fn client_trust_config_wraps_the_root_with_the_domains_services() {
             "rekorTlogConfig": {"selector": "ANY"},
         })
     );
+}
+
+#[test]
+fn log_api_urls_override_where_clients_reach_the_logs() {
+    let domains = two_domains();
+    let root = trusted_root(&domains).unwrap();
+    let config =
+        client_trust_config_with_services(&root, &["http://127.0.0.1:8080".to_owned()]).unwrap();
+    // The trusted root still names the logs by their origins...
+    assert_eq!(config["trustedRoot"], root_json(&domains));
+    // ...while the signing config sends clients of the first log to its API address.
+    let logs = &config["signingConfig"]["rekorTlogUrls"];
+    assert_eq!(logs[0]["url"], "http://127.0.0.1:8080");
+    assert_eq!(logs[0]["operator"], "127.0.0.1");
+    assert_eq!(logs[1]["url"], "https://log.org-b.example");
+    assert!(client_trust_config_with_services(&root, &["not a url".to_owned()]).is_err());
 }
 
 #[test]
