@@ -57,8 +57,161 @@ pub enum Command {
     /// signer identity and issuer, and the artifact's signature (or DSSE subject). Exits 0
     /// when everything holds, 1 with the reason otherwise.
     Verify(VerifyArgs),
+    /// Sign FILE as a build: obtain a short-lived certificate for the build's SPIFFE ID
+    /// from the domain's CA, sign the file with a key that exists only for this command,
+    /// record the signature in the domain log (hashedrekord 0.0.1), and write the
+    /// Sigstore bundle (v0.3) to FILE.sigstore.json once it verifies.
+    Sign(SignArgs),
+    /// Attest FILE as a build: sign an in-toto Statement v1 about it (subject: the
+    /// file's name and SHA-256) in a DSSE envelope, record it in the domain log (dsse
+    /// 0.0.1), and write the bundle to FILE.intoto.sigstore.json once it verifies. The
+    /// predicate comes from --predicate-type and --predicate, or, with --slsa, is SLSA
+    /// Provenance v1 built from --builder-id, --build-type and --external-parameters.
+    Attest(AttestArgs),
+    /// The domain's trust for verifiers (Sigstore trusted_root.json / ClientTrustConfig).
+    #[command(subcommand)]
+    TrustRoot(TrustRootCommand),
     /// Print the version.
     Version,
+}
+
+/// How `provmesh sign` and `provmesh attest` reach the CA and the log, and prove the
+/// build's identity.
+#[derive(Debug, Args)]
+#[non_exhaustive]
+pub struct SignerArgs {
+    /// The authority's base URL (its HTTP API), e.g. http://127.0.0.1:8080. Default:
+    /// node.authority_url of --config, or http://<http.listen> when --config is the
+    /// authority's own configuration.
+    #[arg(long, value_name = "URL")]
+    pub authority: Option<String>,
+    /// A node configuration: its identity source (dev CA or SPIRE agent) issues the
+    /// identity token when no token is given, and it names the authority.
+    #[arg(long, short, value_name = "FILE", env = "PROVMESH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The identity token: a JWT-SVID for audience "sigstore". Other local users can see
+    /// command lines; prefer --identity-token-file.
+    #[arg(long, value_name = "TOKEN", conflicts_with = "identity_token_file")]
+    pub identity_token: Option<String>,
+    /// A file holding the identity token (e.g. from `spire-agent api fetch jwt` or
+    /// `provmesh identity jwt`); `-` reads standard input.
+    #[arg(long, value_name = "FILE")]
+    pub identity_token_file: Option<PathBuf>,
+    /// The SPIFFE ID to sign as: the one asked of the identity source of --config, and
+    /// the one the certificate must name.
+    #[arg(long, value_name = "ID")]
+    pub spiffe_id: Option<String>,
+    /// Check the bundle against this ClientTrustConfig or trusted_root.json instead of
+    /// the trusted root the authority serves.
+    #[arg(long, value_name = "FILE")]
+    pub trust_config: Option<PathBuf>,
+}
+
+/// Arguments of `provmesh sign`.
+#[derive(Debug, Args)]
+#[non_exhaustive]
+pub struct SignArgs {
+    /// The file to sign.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Where to write the bundle (default: FILE.sigstore.json).
+    #[arg(long, value_name = "OUT")]
+    pub bundle: Option<PathBuf>,
+    /// The CA, the log and the identity.
+    #[command(flatten)]
+    pub signer: SignerArgs,
+}
+
+/// Arguments of `provmesh attest`.
+#[derive(Debug, Args)]
+#[non_exhaustive]
+pub struct AttestArgs {
+    /// The file the attestation is about (the Statement's subject).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Where to write the bundle (default: FILE.intoto.sigstore.json).
+    #[arg(long, value_name = "OUT")]
+    pub bundle: Option<PathBuf>,
+    /// The predicate's type, a URI, e.g. https://slsa.dev/provenance/v1.
+    #[arg(
+        long,
+        value_name = "URI",
+        requires = "predicate",
+        required_unless_present = "slsa",
+        conflicts_with = "slsa"
+    )]
+    pub predicate_type: Option<String>,
+    /// The predicate: a file holding one JSON object.
+    #[arg(long, value_name = "PREDICATE.json", requires = "predicate_type")]
+    pub predicate: Option<PathBuf>,
+    /// Build the predicate as SLSA Provenance v1 (https://slsa.dev/provenance/v1) from
+    /// --builder-id, --build-type and --external-parameters.
+    #[arg(long, requires_all = ["builder_id", "build_type", "external_parameters"])]
+    pub slsa: bool,
+    /// SLSA runDetails.builder.id: the URI of the build platform.
+    #[arg(long, value_name = "URI", requires = "slsa")]
+    pub builder_id: Option<String>,
+    /// SLSA buildDefinition.buildType: the URI of the build's template.
+    #[arg(long, value_name = "URI", requires = "slsa")]
+    pub build_type: Option<String>,
+    /// SLSA buildDefinition.externalParameters: a JSON object, e.g.
+    /// '{"repository":"https://git.example/app","ref":"refs/heads/main"}'.
+    #[arg(long, value_name = "JSON", requires = "slsa")]
+    pub external_parameters: Option<String>,
+    /// SLSA buildDefinition.internalParameters: a JSON object.
+    #[arg(long, value_name = "JSON", requires = "slsa")]
+    pub internal_parameters: Option<String>,
+    /// SLSA runDetails.metadata.invocationId.
+    #[arg(long, value_name = "ID", requires = "slsa")]
+    pub invocation_id: Option<String>,
+    /// SLSA runDetails.metadata.startedOn, RFC 3339 UTC (e.g. 2025-01-02T03:04:05Z).
+    #[arg(long, value_name = "TIME", requires = "slsa")]
+    pub started_on: Option<String>,
+    /// SLSA runDetails.metadata.finishedOn, RFC 3339 UTC.
+    #[arg(long, value_name = "TIME", requires = "slsa")]
+    pub finished_on: Option<String>,
+    /// The CA, the log and the identity.
+    #[command(flatten)]
+    pub signer: SignerArgs,
+}
+
+/// `provmesh trust-root …`.
+#[derive(Debug, Subcommand)]
+#[non_exhaustive]
+pub enum TrustRootCommand {
+    /// Write the Sigstore trusted_root.json (or, with --client-config, the
+    /// ClientTrustConfig sigstore-python takes with --trust-config) of the domain: its
+    /// log key, CT key and code-signing CA. From a running authority (--authority) or
+    /// from the authority's files (--config).
+    Export(TrustRootExportArgs),
+}
+
+/// Arguments of `provmesh trust-root export`.
+#[derive(Debug, Args)]
+#[non_exhaustive]
+pub struct TrustRootExportArgs {
+    /// The authority's configuration: read its keys from its data directory.
+    #[arg(
+        long,
+        short,
+        value_name = "FILE",
+        conflicts_with = "authority",
+        required_unless_present = "authority"
+    )]
+    pub config: Option<PathBuf>,
+    /// A running authority's base URL: ask it (GET /api/v2/provmesh/trustedRoot).
+    #[arg(long, value_name = "URL")]
+    pub authority: Option<String>,
+    /// The trust domains to cover (default: the authority's own). Until federation
+    /// exists, only the authority's own domain can be exported.
+    #[arg(long = "domain", value_name = "TRUST-DOMAIN")]
+    pub domains: Vec<String>,
+    /// The file to write.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Write a ClientTrustConfig instead of a bare trusted root.
+    #[arg(long)]
+    pub client_config: bool,
 }
 
 /// Arguments of `provmesh run`.
@@ -213,6 +366,9 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Identity(IdentityCommand::Issue(args)) => cmd_identity_issue(&args),
         Command::Identity(IdentityCommand::Jwt(args)) => cmd_identity_jwt(&args),
         Command::Verify(args) => cmd_verify(&args),
+        Command::Sign(args) => cmd_sign(&args),
+        Command::Attest(args) => cmd_attest(&args),
+        Command::TrustRoot(TrustRootCommand::Export(args)) => cmd_trust_root_export(&args),
         Command::Bench(BenchCommand::Log(args)) => cmd_bench_log(&args),
         Command::Bench(BenchCommand::Verify(args)) => cmd_bench_verify(&args),
         Command::Version => {
@@ -500,6 +656,195 @@ fn verify(args: &VerifyArgs) -> Result<provmesh_protocol::verify::VerifiedBundle
         issuer,
     };
     verify_bundle(&bundle, Artifact::Bytes(&artifact), &policy, &root).map_err(|e| e.to_string())
+}
+
+/// Runs `future` to completion on a runtime for one command.
+fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the tokio runtime: {e}"))?;
+    let output = runtime.block_on(future);
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(output)
+}
+
+/// The signing options of `provmesh sign` and `provmesh attest`.
+fn sign_options(args: &SignerArgs) -> Result<crate::signing::SignOptions, String> {
+    use crate::signing::{SignOptions, TokenError, TokenSource};
+    // The configuration is read only when it is used: a token flag and --authority
+    // leave nothing for it to supply (it may come from $PROVMESH_CONFIG).
+    let has_token = args.identity_token.is_some() || args.identity_token_file.is_some();
+    let config = match &args.config {
+        Some(path) if !has_token || args.authority.is_none() => {
+            Some(Config::load(path).map_err(|e| e.to_string())?)
+        }
+        _ => None,
+    };
+    let spiffe_id = args
+        .spiffe_id
+        .as_deref()
+        .map(|id| {
+            provmesh_protocol::spiffe::SpiffeId::parse(id)
+                .map_err(|e| format!("--spiffe-id {id}: {e}"))
+        })
+        .transpose()?;
+    let token = match (&args.identity_token, &args.identity_token_file, &config) {
+        (Some(token), _, _) => TokenSource::Literal(token.clone()),
+        (None, Some(path), _) => TokenSource::File(path.clone()),
+        (None, None, Some(config)) => TokenSource::Node {
+            config: Box::new(config.clone()),
+            spiffe_id: spiffe_id.clone(),
+        },
+        (None, None, None) => return Err(TokenError::NoSource.to_string()),
+    };
+    let authority = match (&args.authority, &config) {
+        (Some(url), _) => url.clone(),
+        (None, Some(config)) => crate::signing::authority::default_authority_url(config)
+            .ok_or_else(|| {
+                format!(
+                    "{} names no authority (node.authority_url) and is not an authority's \
+                 configuration with its HTTP API on a fixed port; give --authority URL",
+                    args.config.as_deref().unwrap_or(Path::new("")).display()
+                )
+            })?,
+        (None, None) => {
+            return Err(
+                "no authority: give --authority URL (the authority's HTTP API, e.g. \
+                        http://127.0.0.1:8080) or --config FILE"
+                    .to_owned(),
+            );
+        }
+    };
+    let mut options = SignOptions::new(authority, token);
+    options.trust_config = args.trust_config.clone();
+    options.expected_identity = spiffe_id;
+    Ok(options)
+}
+
+fn report_signed(
+    verb: &str,
+    file: &Path,
+    result: Result<crate::signing::Signed, String>,
+) -> ExitCode {
+    match result {
+        Ok(signed) => {
+            println!(
+                "{verb} {} as {}: wrote {} ({} entry {} in the domain log, integrated at {})",
+                file.display(),
+                signed.identity,
+                signed.bundle_path.display(),
+                signed.kind,
+                signed.log_index,
+                signed.integrated_time
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cmd_sign(args: &SignArgs) -> ExitCode {
+    use crate::signing::sign::default_bundle_path;
+    let bundle = args
+        .bundle
+        .clone()
+        .unwrap_or_else(|| default_bundle_path(&args.file, ".sigstore.json"));
+    let result = sign_options(&args.signer).and_then(|options| {
+        block_on(crate::signing::sign_file(&options, &args.file, &bundle))?
+            .map_err(|e| e.to_string())
+    });
+    report_signed("signed", &args.file, result)
+}
+
+fn cmd_attest(args: &AttestArgs) -> ExitCode {
+    use crate::signing::sign::default_bundle_path;
+    use crate::signing::{Predicate, SlsaParameters};
+    // Not FILE.sigstore.json: a build that signs and attests the same file keeps both.
+    let bundle = args
+        .bundle
+        .clone()
+        .unwrap_or_else(|| default_bundle_path(&args.file, ".intoto.sigstore.json"));
+    let predicate = match (&args.predicate_type, &args.predicate) {
+        (Some(predicate_type), Some(path)) => Predicate::File {
+            predicate_type: predicate_type.clone(),
+            path: path.clone(),
+        },
+        _ => {
+            // clap requires all three with --slsa.
+            let mut parameters = SlsaParameters::new(
+                args.builder_id.clone().unwrap_or_default(),
+                args.build_type.clone().unwrap_or_default(),
+                args.external_parameters.clone().unwrap_or_default(),
+            );
+            parameters.internal_parameters = args.internal_parameters.clone();
+            parameters.invocation_id = args.invocation_id.clone();
+            parameters.started_on = args.started_on.clone();
+            parameters.finished_on = args.finished_on.clone();
+            Predicate::Slsa(parameters)
+        }
+    };
+    let result = sign_options(&args.signer).and_then(|options| {
+        block_on(crate::signing::attest_file(
+            &options, &args.file, &predicate, &bundle,
+        ))?
+        .map_err(|e| e.to_string())
+    });
+    report_signed("attested", &args.file, result)
+}
+
+fn cmd_trust_root_export(args: &TrustRootExportArgs) -> ExitCode {
+    match trust_root_export(args) {
+        Ok(exported) => {
+            println!(
+                "wrote the {} of trust domain {} to {}",
+                match exported.format {
+                    crate::signing::TrustFormat::ClientTrustConfig => "ClientTrustConfig",
+                    _ => "trusted root",
+                },
+                exported.trust_domain,
+                exported.out.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn trust_root_export(args: &TrustRootExportArgs) -> Result<crate::signing::Exported, String> {
+    use crate::signing::{TrustFormat, TrustSource, export};
+    let domains = args
+        .domains
+        .iter()
+        .map(|d| {
+            provmesh_protocol::spiffe::TrustDomain::parse(d)
+                .map_err(|e| format!("--domain {d}: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let format = if args.client_config {
+        TrustFormat::ClientTrustConfig
+    } else {
+        TrustFormat::TrustedRoot
+    };
+    let config = args
+        .config
+        .as_deref()
+        .map(Config::load)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let source = match (&config, &args.config, &args.authority) {
+        (Some(config), Some(path), _) => TrustSource::Files { path, config },
+        (_, _, Some(url)) => TrustSource::Authority(url),
+        // clap requires one of --config and --authority.
+        _ => return Err("give --config FILE or --authority URL".to_owned()),
+    };
+    block_on(export(source, &domains, format, &args.out))?.map_err(|e| e.to_string())
 }
 
 fn cmd_log_fsck(data: &Path) -> ExitCode {

@@ -144,6 +144,10 @@ pub struct CodeSigningCaConfig {
     pub quota_per_minute: u32,
     /// Certificates an idle identity may obtain at once.
     pub quota_burst: u32,
+    /// Socket address (`IP:PORT`) of the CA's mTLS listener, where a workload's X.509-SVID
+    /// on the TLS connection is its credential; unset (the default): no mTLS listener.
+    #[serde(deserialize_with = "de_optional_socket_addr")]
+    pub mtls_listen: Option<SocketAddr>,
 }
 
 /// The longest code-signing certificate lifetime the CA issues (Fulcio's: 10 minutes).
@@ -308,6 +312,7 @@ impl Default for CodeSigningCaConfig {
             certificate_validity: MAX_CERTIFICATE_VALIDITY,
             quota_per_minute: 60,
             quota_burst: 30,
+            mtls_listen: None,
         }
     }
 }
@@ -494,6 +499,12 @@ fn de_socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Erro
             "invalid socket address {s:?}: {e} (expected IP:PORT such as \"127.0.0.1:9464\" or \"[::1]:9464\")"
         ))
     })
+}
+
+fn de_optional_socket_addr<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    de_socket_addr(d).map(Some)
 }
 
 fn de_path<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
@@ -902,6 +913,9 @@ certificate_validity = {certificate_validity}
 # Per identity: sustained certificates per minute (0 = no limit) and burst.
 quota_per_minute = {ca_quota_per_minute}
 quota_burst = {ca_quota_burst}
+# IP:PORT of an mTLS listener serving the same API, where the workload's X.509-SVID on
+# the connection is its credential; default: unset, no mTLS listener.
+# mtls_listen = "0.0.0.0:8443"
 
 [authority.log]
 # The log's origin (checkpoint key name); default "log.<trust domain>". Never changes.

@@ -14,6 +14,7 @@
 //! | [`identity`] | SPIFFE identity sources (the embedded dev CA) and JWT-SVID validation |
 //! | [`ca`] | the authority's code-signing CA: key files, issuance recorded in the log, Fulcio's v2 API |
 //! | [`log`] | the domain transparency log the authority runs: store, sequencer task, HTTP API, fsck |
+//! | [`signing`] | the build side: `provmesh sign` / `attest` (key, certificate, log entry, bundle) and `trust-root export` |
 //! | [`grpc`] | the gRPC API: `provmesh.v1` services, health checking and reflection |
 //! | [`run`] | starting a node from a configuration and running it until it is told to stop |
 //! | [`bench`] | load generators (`provmesh bench log`) and their signing fixture |
@@ -28,4 +29,5 @@ pub mod keyfile;
 pub mod log;
 pub mod run;
 pub mod shutdown;
+pub mod signing;
 pub mod telemetry;

@@ -35,6 +35,9 @@ pub struct Listeners {
     pub http: Option<TcpListener>,
     /// The gRPC API's listener; `None` when disabled or when there is nothing to serve.
     pub grpc: Option<TcpListener>,
+    /// The CA's mTLS listener; `None` unless `authority.ca.mtls_listen` is set on an
+    /// authority whose CA is enabled.
+    pub mtls: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -57,10 +60,17 @@ impl Listeners {
         } else {
             None
         };
+        let mtls = match config.authority.ca.mtls_listen {
+            Some(addr) if config.authority.enabled && config.authority.ca.enabled => {
+                Some(bind("mtls", addr).await?)
+            }
+            _ => None,
+        };
         Ok(Self {
             metrics,
             http,
             grpc,
+            mtls,
         })
     }
 
@@ -81,10 +91,16 @@ impl Listeners {
             .as_ref()
             .map(|l| local_addr("grpc", l))
             .transpose()?;
+        let mtls = self
+            .mtls
+            .as_ref()
+            .map(|l| local_addr("mtls", l))
+            .transpose()?;
         Ok(BoundAddrs {
             metrics,
             http,
             grpc,
+            mtls,
         })
     }
 }
@@ -114,6 +130,8 @@ pub struct BoundAddrs {
     pub http: Option<SocketAddr>,
     /// Where the gRPC API is served, if it is.
     pub grpc: Option<SocketAddr>,
+    /// Where the CA's mTLS listener is served, if it is.
+    pub mtls: Option<SocketAddr>,
 }
 
 /// Start-up inputs that come from the command line rather than the configuration.
@@ -225,6 +243,15 @@ pub async fn start_with(
             crate::grpc::serve(listener, routes, shutdown.clone()),
         );
         tracing::info!(%addr, "grpc API listening");
+    }
+    if let (Some(listener), Some(addr), Some(ca)) = (listeners.mtls, addrs.mtls, &ca) {
+        let tls = crate::ca::mtls::tls_config(identity.svid_updates()).map_err(RunError::Mtls)?;
+        let router = crate::ca::http::router(ca.clone(), config.http.max_request_bytes);
+        tasks.spawn(
+            "ca mtls server",
+            crate::ca::mtls::serve(listener, tls, router, shutdown.clone()),
+        );
+        tracing::info!(%addr, "code-signing CA mTLS listening");
     }
     let http_router = match (log, &config.node.authority_url) {
         (Some(log), _) => {
@@ -398,6 +425,9 @@ pub enum RunError {
     /// The transparency log could not start.
     #[error("cannot start the transparency log: {0}")]
     Log(#[source] crate::log::OpenError),
+    /// The TLS configuration of the CA's mTLS listener could not be built.
+    #[error("cannot configure the code-signing CA's mTLS listener: {0}")]
+    Mtls(#[source] crate::ca::mtls::MtlsConfigError),
     /// The gRPC services could not be built.
     #[error("cannot build the gRPC services: {0}")]
     Grpc(#[source] crate::grpc::RoutesError),

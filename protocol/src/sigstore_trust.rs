@@ -612,19 +612,21 @@ fn url_host(url: &str) -> Result<&str, &'static str> {
 pub fn client_trust_config(
     root: &TrustedRoot,
 ) -> Result<serde_json::Value, ClientTrustConfigError> {
-    client_trust_config_with_services(root, &[])
+    client_trust_config_with_services(root, &[], &[])
 }
 
-/// [`client_trust_config`] with the logs' APIs served elsewhere than their `baseUrl`.
+/// [`client_trust_config`] with the services reached elsewhere than the trusted root
+/// names them.
 ///
 /// A log's `baseUrl` in the trusted root names the log (its host must be the origin, see
 /// [`LogTrust::base_url`]); where a client reaches its Rekor API can differ — a node on
-/// loopback, a Kubernetes Service name. `log_api_urls[i]`, when present, is the API URL
-/// of the root's `i`-th log in the signing config; logs past the end keep their
-/// `baseUrl`.
+/// loopback, a Kubernetes Service name — and so can a CA's. `log_api_urls[i]` and
+/// `ca_api_urls[i]`, when present, are the URLs of the root's `i`-th log and CA in the
+/// signing config; those past the end keep the root's URL.
 pub fn client_trust_config_with_services(
     root: &TrustedRoot,
     log_api_urls: &[String],
+    ca_api_urls: &[String],
 ) -> Result<serde_json::Value, ClientTrustConfigError> {
     if root.tlogs.is_empty() {
         return Err(ClientTrustConfigError::NoLog);
@@ -645,7 +647,14 @@ pub fn client_trust_config_with_services(
     let ca_urls = root
         .certificate_authorities
         .iter()
-        .map(|ca| service(&ca.uri, CA_API_V1, ca.valid_for))
+        .enumerate()
+        .map(|(i, ca)| {
+            service(
+                ca_api_urls.get(i).unwrap_or(&ca.uri),
+                CA_API_V1,
+                ca.valid_for,
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let config = ClientTrustConfig {
         media_type: CLIENT_TRUST_CONFIG_MEDIA_TYPE.to_owned(),

@@ -229,7 +229,8 @@ fn log_api_urls_override_where_clients_reach_the_logs() {
     let domains = two_domains();
     let root = trusted_root(&domains).unwrap();
     let config =
-        client_trust_config_with_services(&root, &["http://127.0.0.1:8080".to_owned()]).unwrap();
+        client_trust_config_with_services(&root, &["http://127.0.0.1:8080".to_owned()], &[])
+            .unwrap();
     // The trusted root still names the logs by their origins...
     assert_eq!(config["trustedRoot"], root_json(&domains));
     // ...while the signing config sends clients of the first log to its API address.
@@ -237,7 +238,17 @@ fn log_api_urls_override_where_clients_reach_the_logs() {
     assert_eq!(logs[0]["url"], "http://127.0.0.1:8080");
     assert_eq!(logs[0]["operator"], "127.0.0.1");
     assert_eq!(logs[1]["url"], "https://log.org-b.example");
-    assert!(client_trust_config_with_services(&root, &["not a url".to_owned()]).is_err());
+    assert_eq!(
+        config["signingConfig"]["caUrls"][0]["url"],
+        "https://ca.org-a.example"
+    );
+    let config =
+        client_trust_config_with_services(&root, &[], &["http://127.0.0.1:9".to_owned()]).unwrap();
+    assert_eq!(
+        config["signingConfig"]["caUrls"][0]["url"],
+        "http://127.0.0.1:9"
+    );
+    assert!(client_trust_config_with_services(&root, &["not a url".to_owned()], &[]).is_err());
 }
 
 #[test]

@@ -13,5 +13,8 @@
 //! | --- | --- |
 //! | `tests/identity_workload_api.rs` | the node's `spire` identity source against [`workload_api`], a test-only SPIFFE Workload API server (no SPIRE here): SVID, bundle, rotation, JWT-SVIDs, the security header, start-up errors |
 //! | `tests/log_crash.rs` | the domain log under `kill -9` at random moments: no acknowledged entry is lost or moved, every checkpoint seen stays consistent, `provmesh log fsck` passes |
+//! | `tests/interop_sigstore_python.rs` | sigstore-python 4.5.1 `verify identity --offline` accepts provmesh blob and DSSE bundles with provmesh's ClientTrustConfig, refuses tampered artifacts and wrong identities; `provmesh verify` agrees |
+//! | `tests/interop_sigstore_python_sign.rs` | stock sigstore-python signs with a provmesh authority as its Fulcio and Rekor (JWT-SVID as identity token); both verifiers accept; the precertificate is in the domain log |
+//! | `tests/sign_cli.rs` | `provmesh sign`, `attest` (`--slsa` too) and `trust-root export` against a real authority, with dev and SPIRE (test Workload API) identities; both verifiers accept and refuse alike |
 
 pub mod workload_api;

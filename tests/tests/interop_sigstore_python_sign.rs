@@ -371,7 +371,7 @@ fn sigstore_python_signs_with_a_provmesh_authority() {
     let (trust, root_der) = domain_trust(&data, &base);
     let root = trusted_root(&[trust]).unwrap();
     let trust_config =
-        client_trust_config_with_services(&root, std::slice::from_ref(&base)).unwrap();
+        client_trust_config_with_services(&root, std::slice::from_ref(&base), &[]).unwrap();
     assert_eq!(
         trust_config["signingConfig"]["rekorTlogUrls"][0]["url"],
         base

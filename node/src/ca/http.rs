@@ -6,26 +6,31 @@
 //! | `POST /api/v2/signingCert` | `CreateSigningCertificateRequest` → `SigningCertificate` with `signedCertificateEmbeddedSct.chain.certificates` (PEM, leaf first) |
 //! | `GET /api/v2/trustBundle` | `{"chains":[{"certificates":[root PEM]}]}` |
 //! | `GET /api/v2/configuration` | the accepted identity issuer: the trust domain, audience `sigstore` |
+//! | `GET /api/v2/provmesh/trustedRoot` | the domain's Sigstore `trusted_root.json`: log key, CT key and CA chain (a provmesh extension; read-only) |
 //!
 //! The identity token is read from the body (`credentials.oidcIdentityToken`) or from
 //! `Authorization: Bearer …`. Errors are Fulcio's gateway JSON `{"code":…,"message":…}`
 //! with 401 (identity not proven), 400 (bad request or key), 429 with `Retry-After`
 //! (quota), 503 (the domain log did not record the precertificate), 500 otherwise.
+//!
+//! On the mTLS listener ([`super::mtls`]) each request carries the client's certificate
+//! chain as an `MtlsPeer` extension, passed to the CA as the mTLS credential.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use provmesh_protocol::ca::request::{
     SIGSTORE_AUDIENCE, SigningCertRequest, fulcio_response_json, pem_encode,
 };
 use provmesh_protocol::log::quota::QuotaError;
 
+use super::mtls::MtlsPeer;
 use super::service::{CaError, CaService};
 use crate::log::http::{ApiError, read_body};
 use crate::log::service::AppendError;
@@ -47,11 +52,18 @@ pub fn router(ca: CaService, max_request_bytes: usize) -> Router {
         .route("/api/v2/signingCert", post(signing_cert))
         .route("/api/v2/trustBundle", get(trust_bundle))
         .route("/api/v2/configuration", get(configuration))
+        .route("/api/v2/provmesh/trustedRoot", get(trusted_root))
         .with_state(api)
 }
 
-async fn signing_cert(State(api): State<Arc<Api>>, headers: HeaderMap, body: Body) -> Response {
-    match signing_cert_inner(&api, &headers, body).await {
+async fn signing_cert(
+    State(api): State<Arc<Api>>,
+    peer: Option<Extension<MtlsPeer>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let mtls_peer = peer.as_ref().map(|Extension(peer)| peer.chain());
+    match signing_cert_inner(&api, mtls_peer, &headers, body).await {
         Ok(json) => (StatusCode::CREATED, [(header::CONTENT_TYPE, JSON)], json).into_response(),
         Err(error) => error.into_response(),
     }
@@ -59,6 +71,7 @@ async fn signing_cert(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bod
 
 async fn signing_cert_inner(
     api: &Api,
+    mtls_peer: Option<&[Vec<u8>]>,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Vec<u8>, ApiError> {
@@ -66,7 +79,7 @@ async fn signing_cert_inner(
     let bearer = bearer_token(headers)?;
     let request = SigningCertRequest::from_fulcio_json(&body, bearer)
         .map_err(|e| ApiError::new(status(e.status()), e.to_string()))?;
-    let issued = api.ca.issue(&request, None).await.map_err(api_error)?;
+    let issued = api.ca.issue(&request, mtls_peer).await.map_err(api_error)?;
     Ok(fulcio_response_json(
         &issued.certificate.certificate_der,
         &issued.certificate.chain,
@@ -141,4 +154,20 @@ async fn configuration(State(api): State<Arc<Api>>) -> Response {
     })
     .to_string();
     ([(header::CONTENT_TYPE, JSON)], json).into_response()
+}
+
+/// The domain's `trusted_root.json` ([`CaService::domain_trust`]), so signers and
+/// `provmesh trust-root export` get the CT key, which no Fulcio or Rekor route serves.
+async fn trusted_root(State(api): State<Arc<Api>>) -> Result<Response, ApiError> {
+    use provmesh_protocol::sigstore::trusted_root_to_json;
+    use provmesh_protocol::sigstore_trust::trusted_root;
+    let domain = api
+        .ca
+        .domain_trust()
+        .map_err(|e| ApiError::internal("describing the domain's trust", &e))?;
+    let root =
+        trusted_root(&[domain]).map_err(|e| ApiError::internal("building the trusted root", &e))?;
+    let json = trusted_root_to_json(&root)
+        .map_err(|e| ApiError::internal("encoding the trusted root", &e))?;
+    Ok(([(header::CONTENT_TYPE, JSON)], json).into_response())
 }

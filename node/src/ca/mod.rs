@@ -9,10 +9,12 @@
 //! | [`service`] | [`CaService`]: authorize, quota, issue, record, answer |
 //! | [`http`] | Fulcio's v2 REST API (`POST /api/v2/signingCert`) |
 //! | [`forward`] | a plain node's `POST /api/v2/signingCert`: forwarded to the authority |
+//! | [`mtls`] | the same routes over mTLS (`authority.ca.mtls_listen`): the client's X.509-SVID is the credential |
 
 pub mod forward;
 pub mod http;
 pub mod keys;
+pub mod mtls;
 pub mod service;
 
 pub use service::{CaError, CaService, CaSettings, Issued};

@@ -26,6 +26,8 @@ use provmesh_protocol::ca::{
 };
 use provmesh_protocol::log::quota::{IdentityQuota, QuotaConfig, QuotaError};
 use provmesh_protocol::machine::Timestamp;
+use provmesh_protocol::note::{KeyName, KeyParseError};
+use provmesh_protocol::sigstore_trust::{CaTrust, CtTrust, DomainTrust, LogTrust};
 use provmesh_protocol::spiffe::{SpiffeId, TrustBundle, TrustDomain};
 use tokio::sync::watch;
 
@@ -173,6 +175,18 @@ impl CaService {
         self.inner.issuer.chain()
     }
 
+    /// The domain's verification material (log key, CT key, CA chain) as a Sigstore
+    /// trusted root lists it; see [`domain_trust`].
+    pub fn domain_trust(&self) -> Result<DomainTrust, DomainTrustError> {
+        let inner = &self.inner;
+        domain_trust(
+            inner.log.origin(),
+            inner.log.public_key(),
+            inner.issuer.ct_log_key().public_key_spki_der(),
+            inner.issuer.chain(),
+        )
+    }
+
     /// Checks, issues and records one request. `mtls_peer` is the X.509-SVID chain of an
     /// mTLS client, if the request came over mTLS.
     pub async fn issue(
@@ -256,4 +270,72 @@ impl CaService {
             },
         })
     }
+}
+
+/// Why the domain's verification material could not be described.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DomainTrustError {
+    /// The log origin is not a note key name.
+    #[error("the log origin {origin:?} is not a valid key name: {source}")]
+    Origin {
+        /// The origin.
+        origin: String,
+        /// Why.
+        #[source]
+        source: KeyParseError,
+    },
+    /// There is no CA certificate.
+    #[error("the code-signing CA chain is empty")]
+    EmptyChain,
+    /// The trust anchor does not parse.
+    #[error("the code-signing root certificate does not parse: {0}")]
+    Root(String),
+}
+
+/// One domain's verification material, for [`provmesh_protocol::sigstore_trust::trusted_root`]:
+/// the log `origin` with its Ed25519 key, the CT key that signs the embedded SCTs, and
+/// the code-signing CA chain (issuing CA first, root last).
+///
+/// Both services are named by the authority's public URL, `https://<origin>`: the log and
+/// the CA share the authority's HTTP listener, and verifiers match the checkpoint
+/// signature's name against the log URL's host (`LogTrust::base_url`). No verifier
+/// contacts either URL when verifying offline.
+///
+/// Every key is declared valid from the code-signing root's `notBefore`. Verifiers look
+/// the log key and the CA up at a bundle's integrated time, and every bundle this trust
+/// covers has a certificate of this root, so it was logged after the root existed; the
+/// root's start is backdated a day ([`crate::ca::keys`]) for verifiers whose clock is
+/// behind (sigstore-python ignores a key whose start is after its clock). The log key
+/// may be older than the root, but it signed nothing a bundle of this trust needs before.
+pub fn domain_trust(
+    origin: &str,
+    log_public_key: [u8; 32],
+    ct_spki_der: &[u8],
+    ca_chain_der: &[Vec<u8>],
+) -> Result<DomainTrust, DomainTrustError> {
+    let name = KeyName::new(origin).map_err(|source| DomainTrustError::Origin {
+        origin: origin.to_owned(),
+        source,
+    })?;
+    let root = ca_chain_der.last().ok_or(DomainTrustError::EmptyChain)?;
+    let valid_from = x509_parser::parse_x509_certificate(root)
+        .map_err(|e| DomainTrustError::Root(e.to_string()))?
+        .1
+        .validity()
+        .not_before
+        .timestamp();
+    let url = format!("https://{origin}");
+    Ok(DomainTrust {
+        log: LogTrust::new(&name, url.clone(), log_public_key, valid_from),
+        ct: CtTrust {
+            spki_der: ct_spki_der.to_vec(),
+            valid_from_unix: valid_from,
+        },
+        ca: CaTrust {
+            chain_der: ca_chain_der.to_vec(),
+            valid_from_unix: valid_from,
+            uri: url,
+        },
+    })
 }

@@ -240,6 +240,11 @@ struct PublicKeyJson {
 }
 
 impl SigningCertRequest {
+    /// A request with `credential` for the key of `key`.
+    pub fn new(credential: Option<Credential>, key: KeyProof) -> SigningCertRequest {
+        SigningCertRequest { credential, key }
+    }
+
     /// Parses a Fulcio v2 `POST /api/v2/signingCert` body; `bearer` is the token of an
     /// `Authorization: Bearer` header, if any.
     pub fn from_fulcio_json(

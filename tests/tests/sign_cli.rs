@@ -1,0 +1,617 @@
+//! The build side end to end: a real authority process (`provmesh run`: dev identity,
+//! domain log, code-signing CA) on loopback, and the commands a build runs against it —
+//!
+//! ```text
+//! provmesh identity jwt --config authority.toml --spiffe-id spiffe://org-a.example/ci/build --audience sigstore
+//! provmesh sign artifact --authority URL --identity-token-file token
+//! provmesh attest artifact --predicate-type URI --predicate predicate.json --authority URL --identity-token-file token
+//! provmesh attest artifact --slsa --builder-id … --build-type … --external-parameters … --bundle …
+//! provmesh trust-root export --authority URL --client-config --out trust.json
+//! ```
+//!
+//! — then both `provmesh verify` and stock sigstore-python
+//! (`sigstore --trust-config trust.json verify identity --offline …`) must accept every
+//! bundle for the artifact, and refuse it for a tampered artifact and for another
+//! identity. The export from the authority's files (`--config`) must be the same
+//! document as the one the running authority serves. A second test signs as a workload
+//! of the `spire` identity source, its token fetched from a SPIFFE Workload API.
+//!
+//! Without sigstore-python's venv the test fails with a message saying to run
+//! `scripts/setup-verifiers`, unless `PROVMESH_SKIP_INTEROP=1` (then only `provmesh
+//! verify` judges).
+
+// Test code: a failed step fails the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use provmesh_node::identity::{DevCa, DevCaConfig};
+use provmesh_protocol::intoto::Statement;
+use provmesh_protocol::sigstore::{DEFAULT_MAX_BUNDLE_LEN, ParsedBundle};
+use provmesh_protocol::slsa::Provenance;
+use provmesh_protocol::spiffe::{SpiffeId, TrustDomain};
+use provmesh_tests::workload_api::WorkloadApiServer;
+
+const BIN: &str = env!("CARGO_BIN_EXE_provmesh-under-test");
+const TRUST_DOMAIN: &str = "org-a.example";
+const IDENTITY: &str = "spiffe://org-a.example/ci/build";
+const OTHER_IDENTITY: &str = "spiffe://org-a.example/ci/other";
+const OIDC_ISSUER: &str = "spiffe://org-a.example";
+const PREDICATE_TYPE: &str = "https://provmesh.example/test/v1";
+const BUILDER_ID: &str = "https://ci.org-a.example/builders/linux";
+const BUILD_TYPE: &str = "https://provmesh.example/build/make/v1";
+/// The bound on every wait: a start, a stop, a command.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// The `sigstore` CLI of the pinned venv, or `None` when the test is to skip it.
+fn sigstore_cli() -> Option<PathBuf> {
+    let venv = match std::env::var_os("PROVMESH_VENV") {
+        Some(v) => PathBuf::from(v),
+        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
+            .join(".cache/provmesh/venv"),
+    };
+    let cli = venv.join("bin/sigstore");
+    if cli.exists() {
+        return Some(cli);
+    }
+    if std::env::var_os("PROVMESH_SKIP_INTEROP").is_some_and(|v| v == "1") {
+        eprintln!(
+            "sigstore-python skipped: not installed at {} (PROVMESH_SKIP_INTEROP=1)",
+            cli.display()
+        );
+        return None;
+    }
+    panic!(
+        "sigstore-python is not installed at {}: run scripts/setup-verifiers (or set \
+         PROVMESH_VENV), or set PROVMESH_SKIP_INTEROP=1 to skip it",
+        cli.display()
+    );
+}
+
+/// A `provmesh-under-test run` authority; killed on drop if still running.
+struct Authority {
+    child: Child,
+    http: SocketAddr,
+    config: PathBuf,
+    data: PathBuf,
+    output: PathBuf,
+}
+
+impl Authority {
+    /// Writes `dir/authority.toml` and starts the authority, waiting for its ready file.
+    fn start(dir: &Path) -> Authority {
+        let data = dir.join("authority-data");
+        let config = dir.join("authority.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[node]\ntrust_domain = \"{TRUST_DOMAIN}\"\ndata_dir = {:?}\n\n\
+                 [metrics]\nenabled = false\n\n[grpc]\nenabled = false\n\n\
+                 [shutdown]\ngrace_period = \"5s\"\n\n\
+                 [http]\nlisten = \"127.0.0.1:0\"\n\n\
+                 [authority]\nenabled = true\n\n\
+                 [authority.log]\nbatch_max_delay = \"10ms\"\n",
+                data.display().to_string()
+            ),
+        )
+        .unwrap();
+        let ready = dir.join("ready.json");
+        let output = dir.join("authority.log");
+        let child = Command::new(BIN)
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .arg("--ready-file")
+            .arg(&ready)
+            .env_remove("RUST_LOG")
+            .env_remove("PROVMESH_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&output).unwrap())
+            .spawn()
+            .expect("spawn provmesh-under-test run");
+        let mut authority = Authority {
+            child,
+            http: SocketAddr::from(([127, 0, 0, 1], 0)),
+            config,
+            data,
+            output,
+        };
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&ready) {
+                let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+                authority.http = json["http"]
+                    .as_str()
+                    .and_then(|a| a.parse().ok())
+                    .unwrap_or_else(|| panic!("no http address in the ready file: {text}"));
+                return authority;
+            }
+            if let Some(status) = authority.child.try_wait().unwrap() {
+                panic!(
+                    "the authority exited before it was ready ({status}):\n{}",
+                    authority.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no ready file within {DEADLINE:?}:\n{}",
+                authority.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.http)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.output).unwrap_or_default()
+    }
+
+    /// SIGTERM, and a clean exit within the deadline.
+    fn stop(mut self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "the authority failed:\n{}", self.log());
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the authority did not stop:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Authority {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "exit status {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Runs `provmesh-under-test ARGS` and returns its output.
+fn provmesh(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("PROVMESH_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run provmesh-under-test")
+}
+
+/// Runs `provmesh-under-test ARGS`, which must succeed; returns its standard output.
+fn provmesh_ok(args: &[&str]) -> String {
+    let output = provmesh(args);
+    assert!(output.status.success(), "{args:?}:\n{}", describe(&output));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("test paths are UTF-8")
+}
+
+/// `sigstore --trust-config <config> verify identity --offline ...` on `artifact`.
+fn sigstore_verify(
+    cli: &Path,
+    config: &Path,
+    bundle: &Path,
+    identity: &str,
+    artifact: &Path,
+) -> Output {
+    Command::new(cli)
+        // rich wraps its messages at the terminal width; keep them on one line.
+        .env("COLUMNS", "1000")
+        .arg("--trust-config")
+        .arg(config)
+        .args(["verify", "identity", "--offline", "--bundle"])
+        .arg(bundle)
+        .args(["--cert-identity", identity])
+        .args(["--cert-oidc-issuer", OIDC_ISSUER])
+        .arg(artifact)
+        .output()
+        .expect("the sigstore CLI runs")
+}
+
+/// `provmesh verify` on `artifact` with `bundle`.
+fn provmesh_verify(config: &Path, bundle: &Path, identity: &str, artifact: &Path) -> Output {
+    provmesh(&[
+        "verify",
+        path(artifact),
+        "--bundle",
+        path(bundle),
+        "--identity",
+        identity,
+        "--trust-config",
+        path(config),
+    ])
+}
+
+/// Both verifiers accept `bundle` for `artifact` and `IDENTITY`.
+fn accepted(sigstore: Option<&Path>, config: &Path, bundle: &Path, artifact: &Path) {
+    let ours = provmesh_verify(config, bundle, IDENTITY, artifact);
+    assert!(
+        ours.status.success(),
+        "provmesh verify refused {}:\n{}",
+        bundle.display(),
+        describe(&ours)
+    );
+    if let Some(cli) = sigstore {
+        let theirs = sigstore_verify(cli, config, bundle, IDENTITY, artifact);
+        assert!(
+            theirs.status.success() && String::from_utf8_lossy(&theirs.stderr).contains("OK: "),
+            "sigstore-python refused {}:\n{}",
+            bundle.display(),
+            describe(&theirs)
+        );
+    }
+}
+
+/// Both verifiers refuse `bundle` for `artifact` and `identity`; sigstore-python says
+/// `reason`.
+fn refused(
+    sigstore: Option<&Path>,
+    config: &Path,
+    bundle: &Path,
+    identity: &str,
+    artifact: &Path,
+    reason: &str,
+) {
+    let ours = provmesh_verify(config, bundle, identity, artifact);
+    assert!(
+        !ours.status.success(),
+        "provmesh verify accepted {} for {identity} and {}:\n{}",
+        bundle.display(),
+        artifact.display(),
+        describe(&ours)
+    );
+    if let Some(cli) = sigstore {
+        let theirs = sigstore_verify(cli, config, bundle, identity, artifact);
+        assert!(
+            !theirs.status.success(),
+            "sigstore-python accepted {} for {identity} and {}:\n{}",
+            bundle.display(),
+            artifact.display(),
+            describe(&theirs)
+        );
+        assert!(
+            String::from_utf8_lossy(&theirs.stderr).contains(reason),
+            "sigstore-python refused {}, but not because of {reason:?}:\n{}",
+            bundle.display(),
+            describe(&theirs)
+        );
+    }
+}
+
+/// The in-toto Statement inside a DSSE bundle.
+fn statement_of(bundle: &Path) -> Statement {
+    let parsed =
+        ParsedBundle::from_json(&std::fs::read(bundle).unwrap(), DEFAULT_MAX_BUNDLE_LEN).unwrap();
+    let envelope = parsed.dsse_envelope().unwrap();
+    Statement::from_envelope_unverified(&envelope).unwrap()
+}
+
+#[test]
+fn a_build_signs_and_attests_and_both_verifiers_accept_it() {
+    let sigstore = sigstore_cli();
+    let sigstore = sigstore.as_deref();
+    let dir = tempfile::tempdir().unwrap();
+    let authority = Authority::start(dir.path());
+    let url = authority.url();
+    let file = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+
+    // The build's identity token, from the domain's dev CA.
+    let token = provmesh_ok(&[
+        "identity",
+        "jwt",
+        "--config",
+        path(&authority.config),
+        "--spiffe-id",
+        IDENTITY,
+        "--audience",
+        "sigstore",
+    ]);
+    let token_file = file("token", token.as_bytes());
+
+    let artifact_bytes = b"provmesh build output\n".to_vec();
+    let artifact = file("artifact", &artifact_bytes);
+    let signer = [
+        "--authority",
+        &url,
+        "--identity-token-file",
+        path(&token_file),
+    ];
+
+    // provmesh sign: FILE.sigstore.json.
+    let mut args = vec!["sign", path(&artifact)];
+    args.extend(signer);
+    let printed = provmesh_ok(&args);
+    assert!(
+        printed.contains(&format!("as {IDENTITY}")) && printed.contains("hashedrekord"),
+        "{printed}"
+    );
+    let blob_bundle = dir.path().join("artifact.sigstore.json");
+    assert!(blob_bundle.is_file(), "{printed}");
+
+    // provmesh attest with a predicate file: FILE.intoto.sigstore.json.
+    let predicate = serde_json::json!({"pipeline": "release", "steps": [1, 2, 3]});
+    let predicate_file = file("predicate.json", predicate.to_string().as_bytes());
+    let mut args = vec![
+        "attest",
+        path(&artifact),
+        "--predicate-type",
+        PREDICATE_TYPE,
+        "--predicate",
+        path(&predicate_file),
+    ];
+    args.extend(signer);
+    let printed = provmesh_ok(&args);
+    assert!(printed.contains("dsse"), "{printed}");
+    let attestation_bundle = dir.path().join("artifact.intoto.sigstore.json");
+    let statement = statement_of(&attestation_bundle);
+    assert_eq!(statement.predicate_type, PREDICATE_TYPE);
+    assert_eq!(
+        serde_json::Value::Object(statement.predicate.clone().unwrap()),
+        predicate
+    );
+    assert_eq!(statement.subject.len(), 1);
+    assert_eq!(statement.subject[0].name(), Some("artifact"));
+
+    // provmesh attest --slsa: SLSA Provenance v1 from build parameters.
+    let slsa_bundle = dir.path().join("artifact.slsa.sigstore.json");
+    let mut args = vec![
+        "attest",
+        path(&artifact),
+        "--slsa",
+        "--builder-id",
+        BUILDER_ID,
+        "--build-type",
+        BUILD_TYPE,
+        "--external-parameters",
+        r#"{"repository":"https://git.org-a.example/app","ref":"refs/heads/main"}"#,
+        "--invocation-id",
+        "run-42",
+        "--bundle",
+        path(&slsa_bundle),
+    ];
+    args.extend(signer);
+    provmesh_ok(&args);
+    let provenance = Provenance::from_statement(&statement_of(&slsa_bundle)).unwrap();
+    assert_eq!(provenance.builder_id(), BUILDER_ID);
+    assert_eq!(provenance.build_type(), BUILD_TYPE);
+    assert_eq!(provenance.invocation_id(), Some("run-42"));
+    assert_eq!(
+        provenance.external_parameters().unwrap()["ref"],
+        "refs/heads/main"
+    );
+
+    // The domain's trust: from the running authority, and from its files — the same.
+    let trust = dir.path().join("trust.json");
+    provmesh_ok(&[
+        "trust-root",
+        "export",
+        "--authority",
+        &url,
+        "--client-config",
+        "--out",
+        path(&trust),
+    ]);
+    let trusted_root = dir.path().join("trusted_root.json");
+    provmesh_ok(&[
+        "trust-root",
+        "export",
+        "--authority",
+        &url,
+        "--out",
+        path(&trusted_root),
+    ]);
+    let trusted_root_from_files = dir.path().join("trusted_root-files.json");
+    provmesh_ok(&[
+        "trust-root",
+        "export",
+        "--config",
+        path(&authority.config),
+        "--domain",
+        TRUST_DOMAIN,
+        "--out",
+        path(&trusted_root_from_files),
+    ]);
+    assert_eq!(
+        std::fs::read(&trusted_root).unwrap(),
+        std::fs::read(&trusted_root_from_files).unwrap(),
+        "the authority's files and its endpoint give different trust"
+    );
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&trust).unwrap()).unwrap();
+    let root: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&trusted_root).unwrap()).unwrap();
+    assert_eq!(config["trustedRoot"], root);
+    // The signing config sends clients to the authority they exported from.
+    assert_eq!(config["signingConfig"]["caUrls"][0]["url"], url.as_str());
+    assert_eq!(
+        config["signingConfig"]["rekorTlogUrls"][0]["url"],
+        url.as_str()
+    );
+    // The verifiers work offline: the authority is gone from here on.
+    authority.stop();
+
+    let mut tampered_bytes = artifact_bytes.clone();
+    tampered_bytes[0] ^= 1;
+    let tampered = file("artifact-tampered", &tampered_bytes);
+
+    accepted(sigstore, &trust, &blob_bundle, &artifact);
+    // A bare trusted_root.json serves provmesh verify as well.
+    let ours = provmesh_verify(&trusted_root, &blob_bundle, IDENTITY, &artifact);
+    assert!(ours.status.success(), "{}", describe(&ours));
+    refused(
+        sigstore,
+        &trust,
+        &blob_bundle,
+        IDENTITY,
+        &tampered,
+        "Bundle message digest mismatch",
+    );
+    refused(
+        sigstore,
+        &trust,
+        &blob_bundle,
+        OTHER_IDENTITY,
+        &artifact,
+        "Certificate's SANs do not match spiffe://org-a.example/ci/other",
+    );
+    for bundle in [&attestation_bundle, &slsa_bundle] {
+        accepted(sigstore, &trust, bundle, &artifact);
+        refused(
+            sigstore,
+            &trust,
+            bundle,
+            IDENTITY,
+            &tampered,
+            "in-toto statement has no subject for digest",
+        );
+        refused(
+            sigstore,
+            &trust,
+            bundle,
+            OTHER_IDENTITY,
+            &artifact,
+            "Certificate's SANs do not match spiffe://org-a.example/ci/other",
+        );
+    }
+}
+
+/// A workload of the `spire` identity source signs with the token its agent issues
+/// (`FetchJWTSVID` for audience `sigstore`): `provmesh sign --config` asks the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spire_workload_signs_with_its_agents_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let authority = Authority::start(dir.path());
+    let url = authority.url();
+    // The agent issues from the domain's JWT authority, which the authority's CA trusts:
+    // here, the authority's own dev CA (a SPIRE server would hold it).
+    let ca = DevCa::open(
+        &authority.data.join("identity"),
+        &TrustDomain::parse(TRUST_DOMAIN).unwrap(),
+        DevCaConfig::default(),
+        SystemTime::now(),
+    )
+    .unwrap();
+    let agent = WorkloadApiServer::start_with_ca(
+        &dir.path().join("agent.sock"),
+        Arc::new(ca),
+        &SpiffeId::parse(IDENTITY).unwrap(),
+    )
+    .unwrap();
+    let workload_config = dir.path().join("workload.toml");
+    std::fs::write(
+        &workload_config,
+        format!(
+            "[node]\ntrust_domain = \"{TRUST_DOMAIN}\"\ndata_dir = {:?}\n\n\
+             [identity]\nsource = \"spire\"\nworkload_api_socket = {:?}\nstartup_timeout = \"10s\"\n",
+            dir.path().join("workload-data").display().to_string(),
+            agent.endpoint(),
+        ),
+    )
+    .unwrap();
+    let artifact = dir.path().join("artifact");
+    std::fs::write(&artifact, b"built by a SPIRE workload\n").unwrap();
+    let trust = dir.path().join("trust.json");
+
+    let args: Vec<String> = [
+        "sign",
+        path(&artifact),
+        "--config",
+        path(&workload_config),
+        "--authority",
+        &url,
+        "--spiffe-id",
+        IDENTITY,
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let export: Vec<String> = [
+        "trust-root",
+        "export",
+        "--authority",
+        &url,
+        "--client-config",
+        "--out",
+        path(&trust),
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    // The commands block; the agent answers on the runtime meanwhile.
+    let (signed, exported) = tokio::task::spawn_blocking(move || {
+        let run = |args: &[String]| {
+            Command::new(BIN)
+                .args(args)
+                .env_remove("RUST_LOG")
+                .env_remove("PROVMESH_CONFIG")
+                .env_remove("SPIFFE_ENDPOINT_SOCKET")
+                .stdin(Stdio::null())
+                .output()
+                .unwrap()
+        };
+        (run(&args), run(&export))
+    })
+    .await
+    .unwrap();
+    assert!(signed.status.success(), "{}", describe(&signed));
+    assert!(
+        String::from_utf8_lossy(&signed.stdout).contains(&format!("as {IDENTITY}")),
+        "{}",
+        describe(&signed)
+    );
+    assert!(exported.status.success(), "{}", describe(&exported));
+    authority.stop();
+    drop(agent);
+
+    let bundle = dir.path().join("artifact.sigstore.json");
+    let ours = provmesh_verify(&trust, &bundle, IDENTITY, &artifact);
+    assert!(ours.status.success(), "{}", describe(&ours));
+    // The certificate names the SVID's SPIFFE ID and the domain as issuer.
+    let parsed =
+        ParsedBundle::from_json(&std::fs::read(&bundle).unwrap(), DEFAULT_MAX_BUNDLE_LEN).unwrap();
+    let leaf = parsed.leaf_certificate_der().unwrap();
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf).unwrap();
+    let san = cert.subject_alternative_name().unwrap().unwrap();
+    assert!(
+        matches!(
+            san.value.general_names.as_slice(),
+            [x509_parser::extensions::GeneralName::URI(uri)] if *uri == IDENTITY
+        ),
+        "{:?}",
+        san.value.general_names
+    );
+}
