@@ -17,7 +17,7 @@ use aws_lc_rs::signature::{
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{run, stderr, stdout, write_file};
+use common::{assert_exit, run, stderr, stdout, write_file};
 use provmesh_node::identity::verify_jwt_svid;
 use provmesh_protocol::spiffe::{SpiffeId, TrustBundle, TrustDomain};
 use serde_json::{Map, Value};
@@ -42,6 +42,37 @@ fn run_ok(args: &[&str]) -> String {
     let out = run(args);
     assert!(out.status.success(), "{args:?}: {}", stderr(&out));
     stdout(&out)
+}
+
+/// `identity <command> --config <config> --spiffe-id <spiffe_id>`, then `rest`.
+fn identity_args<'a>(
+    command: &'a str,
+    config: &'a Path,
+    spiffe_id: &'a str,
+    rest: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "identity",
+        command,
+        "--config",
+        config.to_str().unwrap(),
+        "--spiffe-id",
+        spiffe_id,
+    ];
+    args.extend_from_slice(rest);
+    args
+}
+
+/// `identity issue --out <out>` and `identity jwt --audience sigstore` for `spiffe_id`
+/// both exit 1, saying each of `expected`.
+fn both_refuse(config: &Path, spiffe_id: &str, out: &str, expected: &[&str]) {
+    for (command, rest) in [
+        ("issue", &["--out", out][..]),
+        ("jwt", &["--audience", "sigstore"]),
+    ] {
+        let output = run(&identity_args(command, config, spiffe_id, rest));
+        assert_exit(&output, 1, expected);
+    }
 }
 
 /// The DER blocks of a PEM file, with their labels.
@@ -89,20 +120,13 @@ fn issue_writes_the_svid_its_key_and_the_bundle() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), "");
     let out = dir.path().join("svid");
-    let config_arg = config.to_str().unwrap();
     let out_arg = out.to_str().unwrap();
-    let printed = run_ok(&[
-        "identity",
+    let printed = run_ok(&identity_args(
         "issue",
-        "--config",
-        config_arg,
-        "--spiffe-id",
+        &config,
         WORKLOAD,
-        "--out",
-        out_arg,
-        "--validity",
-        "30m",
-    ]);
+        &["--out", out_arg, "--validity", "30m"],
+    ));
     assert!(printed.contains(WORKLOAD), "{printed}");
 
     // svid.pem: the leaf alone (the dev CA issues directly from its root).
@@ -143,16 +167,12 @@ fn issue_writes_the_svid_its_key_and_the_bundle() {
     assert_eq!(bundle.jwt_authorities().count(), 1);
 
     // Issuing again reuses the CA and replaces the files whole.
-    run_ok(&[
-        "identity",
+    run_ok(&identity_args(
         "issue",
-        "--config",
-        config_arg,
-        "--spiffe-id",
+        &config,
         WORKLOAD,
-        "--out",
-        out_arg,
-    ]);
+        &["--out", out_arg],
+    ));
     assert_eq!(pem_blocks(&out.join("bundle.pem")), roots);
     assert_ne!(pem_blocks(&out.join("svid.key")), key);
     let mut names: Vec<String> = std::fs::read_dir(&out)
@@ -169,29 +189,20 @@ fn issue_writes_the_svid_its_key_and_the_bundle() {
 fn jwt_prints_a_token_the_bundle_validates() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), "");
-    let config_arg = config.to_str().unwrap();
-    let token = run_ok(&[
-        "identity",
+    let token = run_ok(&identity_args(
         "jwt",
-        "--config",
-        config_arg,
-        "--spiffe-id",
+        &config,
         WORKLOAD,
-        "--audience",
-        "sigstore",
-    ]);
+        &["--audience", "sigstore"],
+    ));
     let token = token.trim();
     let out = dir.path().join("files");
-    run_ok(&[
-        "identity",
+    run_ok(&identity_args(
         "issue",
-        "--config",
-        config_arg,
-        "--spiffe-id",
+        &config,
         WORKLOAD,
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+        &["--out", out.to_str().unwrap()],
+    ));
     let bundle = TrustBundle::from_json(&std::fs::read(out.join("bundle.json")).unwrap()).unwrap();
     let domain = TrustDomain::parse("org-a.example").unwrap();
     let subject = verify_jwt_svid(token, "sigstore", &domain, &bundle, SystemTime::now()).unwrap();
@@ -206,20 +217,19 @@ fn jwt_prints_a_token_the_bundle_validates() {
     );
 
     // Several audiences and another lifetime.
-    let token = run_ok(&[
-        "identity",
+    let token = run_ok(&identity_args(
         "jwt",
-        "--config",
-        config_arg,
-        "--spiffe-id",
+        &config,
         WORKLOAD,
-        "--audience",
-        "sigstore",
-        "--audience",
-        "other",
-        "--validity",
-        "10m",
-    ]);
+        &[
+            "--audience",
+            "sigstore",
+            "--audience",
+            "other",
+            "--validity",
+            "10m",
+        ],
+    ));
     let claims = claims(token.trim());
     assert_eq!(claims["aud"], serde_json::json!(["sigstore", "other"]));
     assert_eq!(
@@ -243,23 +253,12 @@ fn a_spire_configuration_is_refused() {
         dir.path(),
         "\n[identity]\nsource = \"spire\"\nworkload_api_socket = \"unix:///run/spire.sock\"\n",
     );
-    for args in [
-        &["identity", "issue", "--out", "x"][..],
-        &["identity", "jwt", "--audience", "sigstore"],
-    ] {
-        let mut full = args.to_vec();
-        full.extend([
-            "--config",
-            config.to_str().unwrap(),
-            "--spiffe-id",
-            WORKLOAD,
-        ]);
-        let out = run(&full);
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
-        let message = stderr(&out);
-        assert!(message.contains("identity.source = \"spire\""), "{message}");
-        assert!(message.contains("SPIRE agent issues"), "{message}");
-    }
+    both_refuse(
+        &config,
+        WORKLOAD,
+        "x",
+        &["identity.source = \"spire\"", "SPIRE agent issues"],
+    );
     // Nothing was created: no CA for a domain whose SVIDs SPIRE issues.
     assert!(!dir.path().join("data").exists());
 }
@@ -269,42 +268,24 @@ fn an_id_of_another_trust_domain_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), "");
     let out_dir = dir.path().join("svid");
-    for args in [
-        &["identity", "issue", "--out", out_dir.to_str().unwrap()][..],
-        &["identity", "jwt", "--audience", "sigstore"],
-    ] {
-        let mut full = args.to_vec();
-        full.extend([
-            "--config",
-            config.to_str().unwrap(),
-            "--spiffe-id",
-            "spiffe://org-b.example/ci/build",
-        ]);
-        let out = run(&full);
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
-        let message = stderr(&out);
-        assert!(
-            message.contains("is in trust domain org-b.example"),
-            "{message}"
-        );
-        assert!(message.contains("org-a.example"), "{message}");
-    }
+    both_refuse(
+        &config,
+        "spiffe://org-b.example/ci/build",
+        out_dir.to_str().unwrap(),
+        &["is in trust domain org-b.example", "org-a.example"],
+    );
     assert!(!out_dir.exists());
     // Not a SPIFFE ID at all, and an ID without a path, are refused too.
     for (id, expected) in [
         ("https://org-a.example/x", "--spiffe-id"),
         ("spiffe://org-a.example", "names a trust domain"),
     ] {
-        let out = run(&[
-            "identity",
+        let out = run(&identity_args(
             "jwt",
-            "--config",
-            config.to_str().unwrap(),
-            "--spiffe-id",
+            &config,
             id,
-            "--audience",
-            "sigstore",
-        ]);
+            &["--audience", "sigstore"],
+        ));
         assert_eq!(out.status.code(), Some(1), "{id}");
         assert!(stderr(&out).contains(expected), "{id}: {}", stderr(&out));
     }
@@ -314,41 +295,20 @@ fn an_id_of_another_trust_domain_is_refused() {
 fn a_validity_beyond_the_maximum_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), "");
-    let out = run(&[
-        "identity",
+    let svid = dir.path().join("svid");
+    let out = run(&identity_args(
         "issue",
-        "--config",
-        config.to_str().unwrap(),
-        "--spiffe-id",
+        &config,
         WORKLOAD,
-        "--out",
-        dir.path().join("svid").to_str().unwrap(),
-        "--validity",
-        "2h",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("it must be 1 s to"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(!dir.path().join("svid").exists());
-    let out = run(&[
-        "identity",
+        &["--out", svid.to_str().unwrap(), "--validity", "2h"],
+    ));
+    assert_exit(&out, 1, &["it must be 1 s to"]);
+    assert!(!svid.exists());
+    let out = run(&identity_args(
         "jwt",
-        "--config",
-        config.to_str().unwrap(),
-        "--spiffe-id",
+        &config,
         WORKLOAD,
-        "--audience",
-        "sigstore",
-        "--validity",
-        "soon",
-    ]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("invalid duration"),
-        "{}",
-        stderr(&out)
-    );
+        &["--audience", "sigstore", "--validity", "soon"],
+    ));
+    assert_exit(&out, 2, &["invalid duration"]);
 }

@@ -203,11 +203,7 @@ fn path(p: &Path) -> &str {
 /// The command failed with exit code 1, said `expected` (each part), and wrote no bundle
 /// next to `artifact`.
 fn assert_failed(output: &Output, expected: &[&str], artifact: &Path) {
-    let stderr = common::stderr(output);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    for part in expected {
-        assert!(stderr.contains(part), "expected {part:?} in:\n{stderr}");
-    }
+    common::assert_exit(output, 1, expected);
     let dir = artifact.parent().unwrap();
     let leftovers: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
@@ -221,6 +217,66 @@ fn artifact(dir: &Path) -> PathBuf {
     let path = dir.join("artifact");
     std::fs::write(&path, b"build output\n").unwrap();
     path
+}
+
+/// A running authority, and a directory with an artifact and a token file of the
+/// authority's dev CA for `IDENTITY` and `audience`.
+async fn signing_setup(audience: &str) -> (Authority, tempfile::TempDir, PathBuf, PathBuf) {
+    let authority = Authority::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = artifact(dir.path());
+    let token = authority.token_file(dir.path(), IDENTITY, audience);
+    (authority, dir, file, token)
+}
+
+/// `command`, then `--authority <authority> --identity-token-file <token>`.
+fn with_authority(command: &[&str], authority: &str, token: &Path) -> Vec<String> {
+    let mut args = strings(command);
+    args.extend(strings(&[
+        "--authority",
+        authority,
+        "--identity-token-file",
+        path(token),
+    ]));
+    args
+}
+
+/// `sign <file> --config <config> --identity-token-file <token>`.
+fn sign_with_config(file: &Path, config: &Path, token: &Path) -> Vec<String> {
+    strings(&[
+        "sign",
+        path(file),
+        "--config",
+        path(config),
+        "--identity-token-file",
+        path(token),
+    ])
+}
+
+/// Writes `dir/<name>.toml`: a configuration of trust domain `TD` with its data in
+/// `dir/<name>`, followed by `extra` TOML (in the `[node]` table unless it opens another).
+fn config_file(dir: &Path, name: &str, extra: &str) -> PathBuf {
+    common::write_file(
+        dir,
+        &format!("{name}.toml"),
+        &format!(
+            "[node]\ntrust_domain = \"{TD}\"\ndata_dir = {:?}\n{extra}",
+            dir.join(name).display().to_string()
+        ),
+    )
+}
+
+/// `provmesh trust-root export --config <config> --out <out>`.
+async fn export_from_config(config: &Path, out: &Path) -> Output {
+    provmesh(strings(&[
+        "trust-root",
+        "export",
+        "--config",
+        path(config),
+        "--out",
+        path(out),
+    ]))
+    .await
 }
 
 #[test]
@@ -356,19 +412,13 @@ fn an_unreachable_authority_is_named() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ca_refusal_prints_the_cas_message() {
-    let authority = Authority::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = artifact(dir.path());
     // A JWT-SVID for another audience than "sigstore".
-    let token = authority.token_file(dir.path(), IDENTITY, "other");
-    let out = provmesh(strings(&[
-        "sign",
-        path(&file),
-        "--authority",
+    let (authority, _dir, file, token) = signing_setup("other").await;
+    let out = provmesh(with_authority(
+        &["sign", path(&file)],
         &authority.url,
-        "--identity-token-file",
-        path(&token),
-    ]))
+        &token,
+    ))
     .await;
     assert_failed(
         &out,
@@ -384,20 +434,17 @@ async fn a_ca_refusal_prints_the_cas_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_certificate_for_another_identity_than_requested_is_not_used() {
-    let authority = Authority::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = artifact(dir.path());
-    let token = authority.token_file(dir.path(), IDENTITY, "sigstore");
-    let out = provmesh(strings(&[
-        "sign",
-        path(&file),
-        "--authority",
+    let (authority, _dir, file, token) = signing_setup("sigstore").await;
+    let out = provmesh(with_authority(
+        &[
+            "sign",
+            path(&file),
+            "--spiffe-id",
+            "spiffe://org-a.example/ci/other",
+        ],
         &authority.url,
-        "--identity-token-file",
-        path(&token),
-        "--spiffe-id",
-        "spiffe://org-a.example/ci/other",
-    ]))
+        &token,
+    ))
     .await;
     assert_failed(
         &out,
@@ -412,32 +459,22 @@ async fn a_certificate_for_another_identity_than_requested_is_not_used() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_log_refusal_prints_the_logs_message() {
-    let authority = Authority::start().await;
+    let (authority, dir, file, token) = signing_setup("sigstore").await;
     let proxy = start_proxy(&authority.url, LogAnswer::Refuse).await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = artifact(dir.path());
-    let token = authority.token_file(dir.path(), IDENTITY, "sigstore");
     let predicate = dir.path().join("predicate.json");
     std::fs::write(&predicate, "{}").unwrap();
     for command in [
-        strings(&["sign", path(&file)]),
-        strings(&[
+        &["sign", path(&file)][..],
+        &[
             "attest",
             path(&file),
             "--predicate-type",
             "https://provmesh.example/test/v1",
             "--predicate",
             path(&predicate),
-        ]),
+        ],
     ] {
-        let mut args = command;
-        args.extend(strings(&[
-            "--authority",
-            &proxy,
-            "--identity-token-file",
-            path(&token),
-        ]));
-        let out = provmesh(args).await;
+        let out = provmesh(with_authority(command, &proxy, &token)).await;
         assert_failed(
             &out,
             &[
@@ -453,34 +490,20 @@ async fn a_log_refusal_prints_the_logs_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bundle_that_does_not_verify_is_not_written() {
-    let authority = Authority::start().await;
+    let (authority, dir, file, token) = signing_setup("sigstore").await;
     let proxy = start_proxy(&authority.url, LogAnswer::CorruptSet).await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = artifact(dir.path());
-    let token = authority.token_file(dir.path(), IDENTITY, "sigstore");
-    let out = provmesh(strings(&[
-        "sign",
-        path(&file),
-        "--authority",
-        &proxy,
-        "--identity-token-file",
-        path(&token),
-    ]))
-    .await;
+    let out = provmesh(with_authority(&["sign", path(&file)], &proxy, &token)).await;
     assert_failed(
         &out,
         &["does not verify", "not written", "signed entry timestamp"],
         &file,
     );
     // Through the authority itself, the same command succeeds.
-    let out = provmesh(strings(&[
-        "sign",
-        path(&file),
-        "--authority",
+    let out = provmesh(with_authority(
+        &["sign", path(&file)],
         &authority.url,
-        "--identity-token-file",
-        path(&token),
-    ]))
+        &token,
+    ))
     .await;
     assert!(out.status.success(), "{}", common::stderr(&out));
     assert!(dir.path().join("artifact.sigstore.json").is_file());
@@ -565,64 +588,25 @@ async fn trust_root_export_refuses_what_it_cannot_know() {
         path(&out_file),
     ]))
     .await;
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = common::stderr(&out);
-    assert!(
-        stderr.contains("org-b.example is not this authority's (org-a.example)")
-            && stderr.contains("federation"),
-        "{stderr}"
+    common::assert_exit(
+        &out,
+        1,
+        &[
+            "org-b.example is not this authority's (org-a.example)",
+            "federation",
+        ],
     );
     assert!(!out_file.exists());
 
     // A plain node's configuration has no CA to export.
-    let plain = common::write_file(
-        dir.path(),
-        "plain.toml",
-        &format!(
-            "[node]\ntrust_domain = \"{TD}\"\ndata_dir = {:?}\n",
-            dir.path().join("plain").display().to_string()
-        ),
-    );
-    let out = provmesh(strings(&[
-        "trust-root",
-        "export",
-        "--config",
-        path(&plain),
-        "--out",
-        path(&out_file),
-    ]))
-    .await;
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        common::stderr(&out).contains("not the configuration of an authority"),
-        "{}",
-        common::stderr(&out)
-    );
+    let plain = config_file(dir.path(), "plain", "");
+    let out = export_from_config(&plain, &out_file).await;
+    common::assert_exit(&out, 1, &["not the configuration of an authority"]);
 
     // An authority that never started has no keys yet.
-    let fresh = common::write_file(
-        dir.path(),
-        "fresh.toml",
-        &format!(
-            "[node]\ntrust_domain = \"{TD}\"\ndata_dir = {:?}\n[authority]\nenabled = true\n",
-            dir.path().join("fresh").display().to_string()
-        ),
-    );
-    let out = provmesh(strings(&[
-        "trust-root",
-        "export",
-        "--config",
-        path(&fresh),
-        "--out",
-        path(&out_file),
-    ]))
-    .await;
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        common::stderr(&out).contains("has the authority been started once"),
-        "{}",
-        common::stderr(&out)
-    );
+    let fresh = config_file(dir.path(), "fresh", "[authority]\nenabled = true\n");
+    let out = export_from_config(&fresh, &out_file).await;
+    common::assert_exit(&out, 1, &["has the authority been started once"]);
     assert!(!out_file.exists());
     assert!(
         !dir.path().join("fresh").exists(),
@@ -635,50 +619,23 @@ async fn trust_root_export_refuses_what_it_cannot_know() {
 /// (`node.authority_url`); an authority's own configuration with port 0 cannot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_configuration_names_the_authority() {
-    let authority = Authority::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = artifact(dir.path());
-    let token = authority.token_file(dir.path(), IDENTITY, "sigstore");
-    let plain = common::write_file(
+    let (authority, dir, file, token) = signing_setup("sigstore").await;
+    let plain = config_file(
         dir.path(),
-        "plain.toml",
-        &format!(
-            "[node]\ntrust_domain = \"{TD}\"\ndata_dir = {:?}\nauthority_url = {:?}\n",
-            dir.path().join("plain").display().to_string(),
-            authority.url
-        ),
+        "plain",
+        &format!("authority_url = {:?}\n", authority.url),
     );
-    let out = provmesh(strings(&[
-        "sign",
-        path(&file),
-        "--config",
-        path(&plain),
-        "--identity-token-file",
-        path(&token),
-    ]))
-    .await;
+    let out = provmesh(sign_with_config(&file, &plain, &token)).await;
     assert!(out.status.success(), "{}", common::stderr(&out));
     assert!(dir.path().join("artifact.sigstore.json").is_file());
     std::fs::remove_file(dir.path().join("artifact.sigstore.json")).unwrap();
 
-    let ephemeral = common::write_file(
+    let ephemeral = config_file(
         dir.path(),
-        "ephemeral.toml",
-        &format!(
-            "[node]\ntrust_domain = \"{TD}\"\ndata_dir = {:?}\n\
-             [http]\nlisten = \"127.0.0.1:0\"\n[authority]\nenabled = true\n",
-            dir.path().join("ephemeral").display().to_string()
-        ),
+        "ephemeral",
+        "[http]\nlisten = \"127.0.0.1:0\"\n[authority]\nenabled = true\n",
     );
-    let out = provmesh(strings(&[
-        "sign",
-        path(&file),
-        "--config",
-        path(&ephemeral),
-        "--identity-token-file",
-        path(&token),
-    ]))
-    .await;
+    let out = provmesh(sign_with_config(&file, &ephemeral, &token)).await;
     assert_failed(&out, &["names no authority", "--authority URL"], &file);
     authority.stop().await;
 }

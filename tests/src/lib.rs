@@ -9,6 +9,15 @@
 //! command line under another name: Cargo gives a package's integration tests the paths
 //! of its own binaries only).
 //!
+//! The library holds what several tests share:
+//!
+//! | module | provides |
+//! | --- | --- |
+//! | [`command`] | bounded waits on child processes, commands run with their output in files, descriptions of what a command printed |
+//! | [`node_process`] | a `provmesh run` process started with `--ready-file`, waited for within a bound, its HTTP address, SIGTERM/SIGKILL, killed on drop |
+//! | [`sigstore_python`] | the pinned sigstore-python CLI of the venv, the skip/fail policy when it is missing (`PROVMESH_SKIP_INTEROP`), its `verify identity` command |
+//! | [`workload_api`] | a test-only SPIFFE Workload API server backed by a dev CA |
+//!
 //! | test | checks |
 //! | --- | --- |
 //! | `tests/identity_workload_api.rs` | the node's `spire` identity source against [`workload_api`], a test-only SPIFFE Workload API server (no SPIRE here): SVID, bundle, rotation, JWT-SVIDs, the security header, start-up errors |
@@ -17,4 +26,7 @@
 //! | `tests/interop_sigstore_python_sign.rs` | stock sigstore-python signs with a provmesh authority as its Fulcio and Rekor (JWT-SVID as identity token); both verifiers accept; the precertificate is in the domain log |
 //! | `tests/sign_cli.rs` | `provmesh sign`, `attest` (`--slsa` too) and `trust-root export` against a real authority, with dev and SPIRE (test Workload API) identities; both verifiers accept and refuse alike |
 
+pub mod command;
+pub mod node_process;
+pub mod sigstore_python;
 pub mod workload_api;

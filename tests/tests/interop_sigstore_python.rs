@@ -26,8 +26,8 @@
 // Test code: a failed step fails the test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -55,6 +55,8 @@ use provmesh_protocol::sigstore_trust::{
 };
 use provmesh_protocol::spiffe::{SpiffeId, TrustDomain};
 use provmesh_protocol::verify::{Artifact, IdentityPolicy, verify_bundle};
+use provmesh_tests::command::describe;
+use provmesh_tests::sigstore_python::{SigstorePython, VerifyIdentity};
 use sha2::{Digest as _, Sha256};
 
 const TRUST_DOMAIN: &str = "org-a.example";
@@ -67,31 +69,6 @@ const IDENTITY: &str = "spiffe://org-a.example/ci/build";
 const OIDC_ISSUER: &str = "spiffe://org-a.example";
 /// Every wait on the log ends by then, or the test fails.
 const DEADLINE: Duration = Duration::from_secs(20);
-
-/// The `sigstore` CLI of the pinned venv, or `None` when the test is to be skipped.
-fn sigstore_cli() -> Option<PathBuf> {
-    let venv = match std::env::var_os("PROVMESH_VENV") {
-        Some(v) => PathBuf::from(v),
-        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
-            .join(".cache/provmesh/venv"),
-    };
-    let cli = venv.join("bin/sigstore");
-    if cli.exists() {
-        return Some(cli);
-    }
-    if std::env::var_os("PROVMESH_SKIP_INTEROP").is_some_and(|v| v == "1") {
-        eprintln!(
-            "skipped: no sigstore-python at {} (PROVMESH_SKIP_INTEROP=1)",
-            cli.display()
-        );
-        return None;
-    }
-    panic!(
-        "sigstore-python is not installed at {}: run scripts/setup-verifiers (or set \
-         PROVMESH_VENV), or set PROVMESH_SKIP_INTEROP=1 to skip this test",
-        cli.display()
-    );
-}
 
 fn unix_now() -> i64 {
     i64::try_from(
@@ -135,22 +112,6 @@ fn tlog_parts(record: &EntryRecord, log_key_id: [u8; 32], kind: EntryKind) -> Tl
             checkpoint_note_text: String::from_utf8(record.checkpoint.note.clone()).unwrap(),
         },
     }
-}
-
-/// `sigstore --trust-config <config> verify identity --offline ...` on `artifact`.
-fn verify(cli: &Path, config: &Path, bundle: &Path, identity: &str, artifact: &Path) -> Output {
-    Command::new(cli)
-        // rich wraps its messages at the terminal width; keep them on one line.
-        .env("COLUMNS", "1000")
-        .arg("--trust-config")
-        .arg(config)
-        .args(["verify", "identity", "--offline", "--bundle"])
-        .arg(bundle)
-        .args(["--cert-identity", identity])
-        .args(["--cert-oidc-issuer", OIDC_ISSUER])
-        .arg(artifact)
-        .output()
-        .expect("the sigstore CLI runs")
 }
 
 /// Appends a proposed entry and returns what the log answered for the new entry.
@@ -227,18 +188,9 @@ impl Workload {
     }
 }
 
-fn describe(output: &Output) -> String {
-    format!(
-        "exit status {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 #[tokio::test]
 async fn sigstore_python_accepts_provmesh_bundles_offline() {
-    let Some(cli) = sigstore_cli() else {
+    let Some(sigstore) = SigstorePython::find() else {
         return;
     };
     let rng = SystemRandom::new();
@@ -407,13 +359,13 @@ async fn sigstore_python_accepts_provmesh_bundles_offline() {
         if let Err(e) = ours(bundle, IDENTITY, artifact) {
             panic!("provmesh's verifier refused {}: {e}", bundle.display());
         }
-        let output = verify(&cli, &config_path, bundle, IDENTITY, artifact);
-        assert!(
-            output.status.success() && String::from_utf8_lossy(&output.stderr).contains("OK: "),
-            "sigstore-python refused {}:\n{}",
-            bundle.display(),
-            describe(&output)
-        );
+        sigstore.assert_accepts(&VerifyIdentity {
+            trust_config: &config_path,
+            bundle,
+            identity: IDENTITY,
+            issuer: OIDC_ISSUER,
+            artifact,
+        });
     };
     let refuses = |bundle: &Path, identity: &str, artifact: &Path, reason: &str| {
         assert!(
@@ -422,20 +374,14 @@ async fn sigstore_python_accepts_provmesh_bundles_offline() {
             bundle.display(),
             artifact.display()
         );
-        let output = verify(&cli, &config_path, bundle, identity, artifact);
-        assert!(
-            !output.status.success(),
-            "sigstore-python accepted {} for {identity} and {}:\n{}",
-            bundle.display(),
-            artifact.display(),
-            describe(&output)
-        );
-        assert!(
-            String::from_utf8_lossy(&output.stderr).contains(reason),
-            "sigstore-python refused {}, but not because of {reason:?}:\n{}",
-            bundle.display(),
-            describe(&output)
-        );
+        let check = VerifyIdentity {
+            trust_config: &config_path,
+            bundle,
+            identity,
+            issuer: OIDC_ISSUER,
+            artifact,
+        };
+        sigstore.assert_refuses(&check, reason);
     };
 
     accepts(&first_bundle, &artifact);

@@ -28,10 +28,9 @@
 // Test code: a failed step fails the test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -41,6 +40,9 @@ use provmesh_protocol::note::{Ed25519Verifier, KeyName};
 use provmesh_protocol::sigstore_trust::{
     CaTrust, CtTrust, DomainTrust, LogTrust, client_trust_config_with_services, trusted_root,
 };
+use provmesh_tests::command::run_within;
+use provmesh_tests::node_process::{NodeProcess, authority_config};
+use provmesh_tests::sigstore_python::{SigstorePython, VerifyIdentity};
 use sha2::{Digest as _, Sha256};
 use x509_parser::prelude::FromDer as _;
 
@@ -61,193 +63,11 @@ const DEADLINE: Duration = Duration::from_secs(30);
 /// The bound on each run of a command line (python starts slowly on a loaded machine).
 const COMMAND_DEADLINE: Duration = Duration::from_secs(120);
 
-/// The `sigstore` CLI of the pinned venv, or `None` when the test is to be skipped.
-fn sigstore_cli() -> Option<PathBuf> {
-    let venv = match std::env::var_os("PROVMESH_VENV") {
-        Some(v) => PathBuf::from(v),
-        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
-            .join(".cache/provmesh/venv"),
-    };
-    let cli = venv.join("bin/sigstore");
-    if cli.exists() {
-        return Some(cli);
-    }
-    if std::env::var_os("PROVMESH_SKIP_INTEROP").is_some_and(|v| v == "1") {
-        eprintln!(
-            "skipped: no sigstore-python at {} (PROVMESH_SKIP_INTEROP=1)",
-            cli.display()
-        );
-        return None;
-    }
-    panic!(
-        "sigstore-python is not installed at {}: run scripts/setup-verifiers (or set \
-         PROVMESH_VENV), or set PROVMESH_SKIP_INTEROP=1 to skip this test",
-        cli.display()
-    );
-}
-
-/// A `provmesh-under-test run` authority; killed (SIGKILL) on drop if still running, so
-/// a failing test leaves nothing behind.
-struct Node {
-    child: Child,
-    http: SocketAddr,
-    output: PathBuf,
-}
-
-impl Node {
-    /// Starts the node of `config`, its output in `dir/node.log`, and waits for its
-    /// ready file.
-    fn start(dir: &Path, config: &Path) -> Node {
-        let ready = dir.join("ready.json");
-        let output = dir.join("node.log");
-        let stderr = std::fs::File::create(&output).unwrap();
-        let child = Command::new(BIN)
-            .arg("run")
-            .arg("--config")
-            .arg(config)
-            .arg("--ready-file")
-            .arg(&ready)
-            .env_remove("RUST_LOG")
-            .env_remove("PROVMESH_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn provmesh-under-test run");
-        let mut node = Node {
-            child,
-            http: SocketAddr::from(([127, 0, 0, 1], 0)),
-            output,
-        };
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            // The ready file is written whole once the listeners are bound; a partial
-            // read would fail to parse and is retried.
-            if let Ok(text) = std::fs::read_to_string(&ready)
-                && let Ok(json) = serde_json::from_str::<serde_json::Value>(&text)
-            {
-                node.http = json["http"]
-                    .as_str()
-                    .and_then(|a| a.parse().ok())
-                    .unwrap_or_else(|| panic!("no http address in the ready file: {text}"));
-                return node;
-            }
-            if let Some(status) = node.child.try_wait().unwrap() {
-                panic!(
-                    "the node exited before it was ready ({status}):\n{}",
-                    node.output()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no ready file within {DEADLINE:?}:\n{}",
-                node.output()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.http)
-    }
-
-    fn output(&self) -> String {
-        std::fs::read_to_string(&self.output).unwrap_or_default()
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// What a finished command printed.
-struct Ran {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Ran {
-    fn describe(&self) -> String {
-        format!(
-            "exit status {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.status, self.stdout, self.stderr
-        )
-    }
-}
-
-/// Runs `command` to completion within [`COMMAND_DEADLINE`] (killed and failed beyond),
-/// its output going to files in `dir` (a pipe nobody reads while waiting could fill up
-/// and stall it).
-fn run(mut command: Command, dir: &Path, name: &str) -> Ran {
-    let stdout_path = dir.join(format!("{name}.stdout"));
-    let stderr_path = dir.join(format!("{name}.stderr"));
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&stdout_path).unwrap())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{name} does not start: {e}"));
-    let deadline = Instant::now() + COMMAND_DEADLINE;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{name} did not exit within {COMMAND_DEADLINE:?}; killed it");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Ran {
-        status,
-        stdout: std::fs::read_to_string(&stdout_path).unwrap_or_default(),
-        stderr: std::fs::read_to_string(&stderr_path).unwrap_or_default(),
-    }
-}
-
-/// The `sigstore` CLI with the trust config (a global option, before the subcommand).
-fn sigstore(cli: &Path, config: &Path) -> Command {
-    let mut command = Command::new(cli);
-    command
-        // rich wraps its messages at the terminal width; keep them on one line.
-        .env("COLUMNS", "1000")
-        // The node is on loopback: never through a proxy of the environment.
-        .env("NO_PROXY", "127.0.0.1")
-        .env("no_proxy", "127.0.0.1")
-        .arg("--trust-config")
-        .arg(config);
-    command
-}
-
 fn write_config(dir: &Path) -> PathBuf {
-    let data = format!("{:?}", dir.join("data").display().to_string());
-    let config = format!(
-        "[node]\n\
-         trust_domain = \"{TRUST_DOMAIN}\"\n\
-         data_dir = {data}\n\n\
-         [log]\n\
-         level = \"info\"\n\n\
-         [metrics]\n\
-         enabled = false\n\n\
-         [shutdown]\n\
-         grace_period = \"5s\"\n\n\
-         [http]\n\
-         listen = \"127.0.0.1:0\"\n\n\
-         [grpc]\n\
-         enabled = false\n\n\
-         [identity]\n\
-         source = \"dev\"\n\n\
-         [authority]\n\
-         enabled = true\n\n\
-         [authority.log]\n\
-         batch_max_delay = \"20ms\"\n"
+    let config = authority_config(
+        TRUST_DOMAIN,
+        &dir.join("data"),
+        "batch_max_delay = \"20ms\"\n",
     );
     let path = dir.join("provmesh.toml");
     std::fs::write(&path, config).unwrap();
@@ -325,6 +145,18 @@ async fn post_json(
     serde_json::from_str(&text).unwrap()
 }
 
+/// The UUIDs of the entries about the SHA-256 digest `digest_hex`, from
+/// `POST /api/v1/index/retrieve`.
+async fn retrieve(client: &reqwest::Client, base: &str, digest_hex: &str) -> Vec<String> {
+    let uuids = post_json(
+        client,
+        &format!("{base}/api/v1/index/retrieve"),
+        serde_json::json!({ "hash": format!("sha256:{digest_hex}") }),
+    )
+    .await;
+    serde_json::from_value(uuids).unwrap()
+}
+
 /// The entry with `uuid`, from `GET /api/v1/log/entries/{uuid}`.
 async fn entry(client: &reqwest::Client, base: &str, uuid: &str) -> LogEntryView {
     let url = format!("{base}/api/v1/log/entries/{uuid}");
@@ -342,12 +174,12 @@ async fn entry(client: &reqwest::Client, base: &str, uuid: &str) -> LogEntryView
 
 #[test]
 fn sigstore_python_signs_with_a_provmesh_authority() {
-    let Some(cli) = sigstore_cli() else {
+    let Some(sigstore) = SigstorePython::find() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path());
-    let node = Node::start(dir.path(), &config);
+    let node = NodeProcess::start(Path::new(BIN), &config, dir.path(), "node", DEADLINE);
     let base = node.url();
     let data = dir.path().join("data");
 
@@ -357,7 +189,7 @@ fn sigstore_python_signs_with_a_provmesh_authority() {
         .arg(&config)
         .args(["--spiffe-id", IDENTITY, "--audience", "sigstore"])
         .env_remove("PROVMESH_CONFIG");
-    let ran = run(jwt, dir.path(), "identity-jwt");
+    let ran = run_within(jwt, dir.path(), "identity-jwt", COMMAND_DEADLINE);
     assert!(
         ran.status.success(),
         "provmesh identity jwt: {}",
@@ -394,11 +226,11 @@ fn sigstore_python_signs_with_a_provmesh_authority() {
     let bundle = files.join("artifact.sigstore.json");
 
     // sigstore-python signs: certificate from our CA, entry in our log, bundle.
-    let mut sign = sigstore(&cli, &config_path);
+    let mut sign = sigstore.command(&config_path);
     sign.args(["sign", "--identity-token", &token, "--bundle"])
         .arg(&bundle)
         .arg(&artifact);
-    let ran = run(sign, dir.path(), "sigstore-sign");
+    let ran = run_within(sign, dir.path(), "sigstore-sign", COMMAND_DEADLINE);
     assert!(
         ran.status.success() && bundle.exists(),
         "sigstore-python could not sign with the provmesh authority:\n{}\n--- node ---\n{}",
@@ -408,14 +240,14 @@ fn sigstore_python_signs_with_a_provmesh_authority() {
 
     // Both verifiers, offline, must reach the same verdict.
     let verify_python = |identity: &str, file: &Path| {
-        let mut verify = sigstore(&cli, &config_path);
-        verify
-            .args(["verify", "identity", "--offline", "--bundle"])
-            .arg(&bundle)
-            .args(["--cert-identity", identity])
-            .args(["--cert-oidc-issuer", OIDC_ISSUER])
-            .arg(file);
-        run(verify, dir.path(), "sigstore-verify")
+        let verify = sigstore.verify_identity_command(&VerifyIdentity {
+            trust_config: &config_path,
+            bundle: &bundle,
+            identity,
+            issuer: OIDC_ISSUER,
+            artifact: file,
+        });
+        run_within(verify, dir.path(), "sigstore-verify", COMMAND_DEADLINE)
     };
     let verify_provmesh = |identity: &str, file: &Path| {
         let mut verify = Command::new(BIN);
@@ -426,7 +258,7 @@ fn sigstore_python_signs_with_a_provmesh_authority() {
             .arg(&bundle)
             .args(["--identity", identity, "--trust-config"])
             .arg(&config_path);
-        run(verify, dir.path(), "provmesh-verify")
+        run_within(verify, dir.path(), "provmesh-verify", COMMAND_DEADLINE)
     };
     let accepts = |identity: &str, file: &Path| {
         let python = verify_python(identity, file);
@@ -486,12 +318,7 @@ fn sigstore_python_signs_with_a_provmesh_authority() {
         .build()
         .unwrap();
     let leaf_hash = hex::encode(Sha256::digest(&leaf_der));
-    let uuids = runtime.block_on(post_json(
-        &client,
-        &format!("{base}/api/v1/index/retrieve"),
-        serde_json::json!({ "hash": format!("sha256:{leaf_hash}") }),
-    ));
-    let uuids: Vec<String> = serde_json::from_value(uuids).unwrap();
+    let uuids = runtime.block_on(retrieve(&client, &base, &leaf_hash));
     let precert_tbs = embedded_scts(&leaf_der)
         .expect("the certificate embeds an SCT")
         .precertificate_tbs_der;
@@ -527,12 +354,7 @@ fn sigstore_python_signs_with_a_provmesh_authority() {
 
     // And the signature entry of the bundle is the log's, found by the artifact's digest.
     let artifact_digest = hex::encode(Sha256::digest(&artifact_bytes));
-    let uuids = runtime.block_on(post_json(
-        &client,
-        &format!("{base}/api/v1/index/retrieve"),
-        serde_json::json!({ "hash": format!("sha256:{artifact_digest}") }),
-    ));
-    let uuids: Vec<String> = serde_json::from_value(uuids).unwrap();
+    let uuids = runtime.block_on(retrieve(&client, &base, &artifact_digest));
     let [uuid] = uuids.as_slice() else {
         panic!("expected one entry for the artifact's digest, found {uuids:?}");
     };

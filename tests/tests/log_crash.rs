@@ -25,9 +25,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -39,6 +38,8 @@ use provmesh_protocol::checkpoint;
 use provmesh_protocol::log::entry::LogEntryResponse;
 use provmesh_protocol::merkle::{Hash, verify_consistency, verify_inclusion};
 use provmesh_protocol::note::Verifier;
+use provmesh_tests::command::wait_with_deadline;
+use provmesh_tests::node_process::{NodeProcess, authority_config, toml_path};
 
 const BIN: &str = env!("CARGO_BIN_EXE_provmesh-under-test");
 const TRUST_DOMAIN: &str = "crash.example";
@@ -83,113 +84,16 @@ fn seed() -> u64 {
     (nanos as u64) | 1
 }
 
-/// A `provmesh-under-test run` process; killed (SIGKILL) on drop if still running, so a
-/// failing test leaves nothing behind.
-struct Node {
-    child: Child,
-    http: SocketAddr,
-    output: PathBuf,
-}
-
-impl Node {
-    /// Starts the node of `dir/provmesh.toml`, its output in `dir/<name>.log`, and waits
-    /// for its ready file.
-    fn start(dir: &Path, name: &str) -> Node {
-        let ready = dir.join("ready.json");
-        let _ = std::fs::remove_file(&ready);
-        let output = dir.join(format!("{name}.log"));
-        let stderr = std::fs::File::create(&output).unwrap();
-        let child = Command::new(BIN)
-            .arg("run")
-            .arg("--config")
-            .arg(dir.join("provmesh.toml"))
-            .arg("--ready-file")
-            .arg(&ready)
-            .env_remove("RUST_LOG")
-            .env_remove("PROVMESH_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn provmesh-under-test run");
-        let mut node = Node {
-            child,
-            http: SocketAddr::from(([127, 0, 0, 1], 0)),
-            output,
-        };
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            if let Ok(text) = std::fs::read_to_string(&ready) {
-                let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-                node.http = json["http"]
-                    .as_str()
-                    .and_then(|a| a.parse().ok())
-                    .unwrap_or_else(|| panic!("no http address in the ready file: {text}"));
-                return node;
-            }
-            if let Some(status) = node.child.try_wait().unwrap() {
-                panic!(
-                    "the node exited before it was ready ({status}):\n{}",
-                    node.output()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no ready file within {DEADLINE:?}:\n{}",
-                node.output()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.http)
-    }
-
-    fn output(&self) -> String {
-        std::fs::read_to_string(&self.output).unwrap_or_default()
-    }
-
-    /// SIGKILL, and reap it.
-    fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    /// SIGTERM, and wait for the exit.
-    fn terminate(&mut self) -> ExitStatus {
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -TERM failed");
-        wait_with_deadline(&mut self.child, "the node after SIGTERM", DEADLINE)
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn wait_with_deadline(child: &mut Child, what: &str, limit: Duration) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not exit within {limit:?}; killed it");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+/// Starts the node of `dir/provmesh.toml`, its output in `dir/<name>.log`, and waits
+/// for its ready file.
+fn start_node(dir: &Path, name: &str) -> NodeProcess {
+    NodeProcess::start(
+        Path::new(BIN),
+        &dir.join("provmesh.toml"),
+        dir,
+        name,
+        DEADLINE,
+    )
 }
 
 /// An acknowledged entry.
@@ -393,30 +297,16 @@ async fn poll_checkpoints(
 }
 
 fn write_config(dir: &Path, roots: &Path) {
-    let quote = |p: &Path| format!("{:?}", p.display().to_string());
-    let config = format!(
-        "[node]\n\
-         trust_domain = \"{TRUST_DOMAIN}\"\n\
-         data_dir = {data}\n\n\
-         [log]\n\
-         level = \"info\"\n\n\
-         [metrics]\n\
-         enabled = false\n\n\
-         [shutdown]\n\
-         grace_period = \"5s\"\n\n\
-         [http]\n\
-         listen = \"127.0.0.1:0\"\n\n\
-         [grpc]\n\
-         enabled = false\n\n\
-         [authority]\n\
-         enabled = true\n\n\
-         [authority.log]\n\
-         code_signing_roots = {roots}\n\
-         batch_max_entries = 64\n\
-         batch_max_delay = \"20ms\"\n\
-         quota_per_second = 0\n",
-        data = quote(&dir.join("data")),
-        roots = quote(roots),
+    let config = authority_config(
+        TRUST_DOMAIN,
+        &dir.join("data"),
+        &format!(
+            "code_signing_roots = {roots}\n\
+             batch_max_entries = 64\n\
+             batch_max_delay = \"20ms\"\n\
+             quota_per_second = 0\n",
+            roots = toml_path(roots),
+        ),
     );
     std::fs::write(dir.join("provmesh.toml"), config).unwrap();
 }
@@ -484,7 +374,7 @@ async fn crash_cycles(cycles: usize, seed: u64) {
     let seen: Shared = Arc::default();
 
     for cycle in 0..cycles {
-        let mut node = Node::start(dir.path(), &format!("cycle-{cycle}"));
+        let mut node = start_node(dir.path(), &format!("cycle-{cycle}"));
         let base = node.url();
         resubmit(&client, &base, &seen, cycle).await;
         let stop = Arc::new(AtomicBool::new(false));
@@ -531,7 +421,7 @@ async fn crash_cycles(cycles: usize, seed: u64) {
     }
 
     // Last restart: settle the cut-off entries, then check everything seen.
-    let mut node = Node::start(dir.path(), "final");
+    let mut node = start_node(dir.path(), "final");
     let base = node.url();
     for _ in 0..20 {
         resubmit(&client, &base, &seen, cycles).await;
@@ -667,7 +557,7 @@ async fn crash_cycles(cycles: usize, seed: u64) {
         roots_by_size.len()
     );
 
-    let status = node.terminate();
+    let status = node.terminate(DEADLINE);
     assert!(
         status.success(),
         "the node did not stop cleanly ({status}) {ctx}:\n{}",

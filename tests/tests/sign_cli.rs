@@ -23,17 +23,19 @@
 // Test code: a failed step fails the test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use provmesh_node::identity::{DevCa, DevCaConfig};
 use provmesh_protocol::intoto::Statement;
 use provmesh_protocol::sigstore::{DEFAULT_MAX_BUNDLE_LEN, ParsedBundle};
 use provmesh_protocol::slsa::Provenance;
 use provmesh_protocol::spiffe::{SpiffeId, TrustDomain};
+use provmesh_tests::command::describe;
+use provmesh_tests::node_process::{NodeProcess, authority_config, provmesh_command};
+use provmesh_tests::sigstore_python::{SigstorePython, VerifyIdentity};
 use provmesh_tests::workload_api::WorkloadApiServer;
 
 const BIN: &str = env!("CARGO_BIN_EXE_provmesh-under-test");
@@ -47,38 +49,11 @@ const BUILD_TYPE: &str = "https://provmesh.example/build/make/v1";
 /// The bound on every wait: a start, a stop, a command.
 const DEADLINE: Duration = Duration::from_secs(30);
 
-/// The `sigstore` CLI of the pinned venv, or `None` when the test is to skip it.
-fn sigstore_cli() -> Option<PathBuf> {
-    let venv = match std::env::var_os("PROVMESH_VENV") {
-        Some(v) => PathBuf::from(v),
-        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
-            .join(".cache/provmesh/venv"),
-    };
-    let cli = venv.join("bin/sigstore");
-    if cli.exists() {
-        return Some(cli);
-    }
-    if std::env::var_os("PROVMESH_SKIP_INTEROP").is_some_and(|v| v == "1") {
-        eprintln!(
-            "sigstore-python skipped: not installed at {} (PROVMESH_SKIP_INTEROP=1)",
-            cli.display()
-        );
-        return None;
-    }
-    panic!(
-        "sigstore-python is not installed at {}: run scripts/setup-verifiers (or set \
-         PROVMESH_VENV), or set PROVMESH_SKIP_INTEROP=1 to skip it",
-        cli.display()
-    );
-}
-
 /// A `provmesh-under-test run` authority; killed on drop if still running.
 struct Authority {
-    child: Child,
-    http: SocketAddr,
+    node: NodeProcess,
     config: PathBuf,
     data: PathBuf,
-    output: PathBuf,
 }
 
 impl Authority {
@@ -88,120 +63,32 @@ impl Authority {
         let config = dir.join("authority.toml");
         std::fs::write(
             &config,
-            format!(
-                "[node]\ntrust_domain = \"{TRUST_DOMAIN}\"\ndata_dir = {:?}\n\n\
-                 [metrics]\nenabled = false\n\n[grpc]\nenabled = false\n\n\
-                 [shutdown]\ngrace_period = \"5s\"\n\n\
-                 [http]\nlisten = \"127.0.0.1:0\"\n\n\
-                 [authority]\nenabled = true\n\n\
-                 [authority.log]\nbatch_max_delay = \"10ms\"\n",
-                data.display().to_string()
-            ),
+            authority_config(TRUST_DOMAIN, &data, "batch_max_delay = \"10ms\"\n"),
         )
         .unwrap();
-        let ready = dir.join("ready.json");
-        let output = dir.join("authority.log");
-        let child = Command::new(BIN)
-            .arg("run")
-            .arg("--config")
-            .arg(&config)
-            .arg("--ready-file")
-            .arg(&ready)
-            .env_remove("RUST_LOG")
-            .env_remove("PROVMESH_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&output).unwrap())
-            .spawn()
-            .expect("spawn provmesh-under-test run");
-        let mut authority = Authority {
-            child,
-            http: SocketAddr::from(([127, 0, 0, 1], 0)),
-            config,
-            data,
-            output,
-        };
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            if let Ok(text) = std::fs::read_to_string(&ready) {
-                let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-                authority.http = json["http"]
-                    .as_str()
-                    .and_then(|a| a.parse().ok())
-                    .unwrap_or_else(|| panic!("no http address in the ready file: {text}"));
-                return authority;
-            }
-            if let Some(status) = authority.child.try_wait().unwrap() {
-                panic!(
-                    "the authority exited before it was ready ({status}):\n{}",
-                    authority.log()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no ready file within {DEADLINE:?}:\n{}",
-                authority.log()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let node = NodeProcess::start(Path::new(BIN), &config, dir, "authority", DEADLINE);
+        Authority { node, config, data }
     }
 
     fn url(&self) -> String {
-        format!("http://{}", self.http)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.output).unwrap_or_default()
+        self.node.url()
     }
 
     /// SIGTERM, and a clean exit within the deadline.
     fn stop(mut self) {
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -TERM failed");
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "the authority failed:\n{}", self.log());
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the authority did not stop:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let status = self.node.terminate(DEADLINE);
+        assert!(
+            status.success(),
+            "the authority failed:\n{}",
+            self.node.output()
+        );
     }
-}
-
-impl Drop for Authority {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit status {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 /// Runs `provmesh-under-test ARGS` and returns its output.
 fn provmesh(args: &[&str]) -> Output {
-    Command::new(BIN)
+    provmesh_command(Path::new(BIN))
         .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("PROVMESH_CONFIG")
         .stdin(Stdio::null())
         .output()
         .expect("run provmesh-under-test")
@@ -216,28 +103,6 @@ fn provmesh_ok(args: &[&str]) -> String {
 
 fn path(p: &Path) -> &str {
     p.to_str().expect("test paths are UTF-8")
-}
-
-/// `sigstore --trust-config <config> verify identity --offline ...` on `artifact`.
-fn sigstore_verify(
-    cli: &Path,
-    config: &Path,
-    bundle: &Path,
-    identity: &str,
-    artifact: &Path,
-) -> Output {
-    Command::new(cli)
-        // rich wraps its messages at the terminal width; keep them on one line.
-        .env("COLUMNS", "1000")
-        .arg("--trust-config")
-        .arg(config)
-        .args(["verify", "identity", "--offline", "--bundle"])
-        .arg(bundle)
-        .args(["--cert-identity", identity])
-        .args(["--cert-oidc-issuer", OIDC_ISSUER])
-        .arg(artifact)
-        .output()
-        .expect("the sigstore CLI runs")
 }
 
 /// `provmesh verify` on `artifact` with `bundle`.
@@ -255,7 +120,7 @@ fn provmesh_verify(config: &Path, bundle: &Path, identity: &str, artifact: &Path
 }
 
 /// Both verifiers accept `bundle` for `artifact` and `IDENTITY`.
-fn accepted(sigstore: Option<&Path>, config: &Path, bundle: &Path, artifact: &Path) {
+fn accepted(sigstore: Option<&SigstorePython>, config: &Path, bundle: &Path, artifact: &Path) {
     let ours = provmesh_verify(config, bundle, IDENTITY, artifact);
     assert!(
         ours.status.success(),
@@ -264,20 +129,20 @@ fn accepted(sigstore: Option<&Path>, config: &Path, bundle: &Path, artifact: &Pa
         describe(&ours)
     );
     if let Some(cli) = sigstore {
-        let theirs = sigstore_verify(cli, config, bundle, IDENTITY, artifact);
-        assert!(
-            theirs.status.success() && String::from_utf8_lossy(&theirs.stderr).contains("OK: "),
-            "sigstore-python refused {}:\n{}",
-            bundle.display(),
-            describe(&theirs)
-        );
+        cli.assert_accepts(&VerifyIdentity {
+            trust_config: config,
+            bundle,
+            identity: IDENTITY,
+            issuer: OIDC_ISSUER,
+            artifact,
+        });
     }
 }
 
 /// Both verifiers refuse `bundle` for `artifact` and `identity`; sigstore-python says
 /// `reason`.
 fn refused(
-    sigstore: Option<&Path>,
+    sigstore: Option<&SigstorePython>,
     config: &Path,
     bundle: &Path,
     identity: &str,
@@ -293,21 +158,28 @@ fn refused(
         describe(&ours)
     );
     if let Some(cli) = sigstore {
-        let theirs = sigstore_verify(cli, config, bundle, identity, artifact);
-        assert!(
-            !theirs.status.success(),
-            "sigstore-python accepted {} for {identity} and {}:\n{}",
-            bundle.display(),
-            artifact.display(),
-            describe(&theirs)
-        );
-        assert!(
-            String::from_utf8_lossy(&theirs.stderr).contains(reason),
-            "sigstore-python refused {}, but not because of {reason:?}:\n{}",
-            bundle.display(),
-            describe(&theirs)
-        );
+        let check = VerifyIdentity {
+            trust_config: config,
+            bundle,
+            identity,
+            issuer: OIDC_ISSUER,
+            artifact,
+        };
+        cli.assert_refuses(&check, reason);
     }
+}
+
+/// `trust-root export --authority <url> --client-config --out <out>`: the arguments.
+fn export_client_config<'a>(url: &'a str, out: &'a Path) -> [&'a str; 7] {
+    [
+        "trust-root",
+        "export",
+        "--authority",
+        url,
+        "--client-config",
+        "--out",
+        path(out),
+    ]
 }
 
 /// The in-toto Statement inside a DSSE bundle.
@@ -320,8 +192,8 @@ fn statement_of(bundle: &Path) -> Statement {
 
 #[test]
 fn a_build_signs_and_attests_and_both_verifiers_accept_it() {
-    let sigstore = sigstore_cli();
-    let sigstore = sigstore.as_deref();
+    let sigstore = SigstorePython::find();
+    let sigstore = sigstore.as_ref();
     let dir = tempfile::tempdir().unwrap();
     let authority = Authority::start(dir.path());
     let url = authority.url();
@@ -418,15 +290,7 @@ fn a_build_signs_and_attests_and_both_verifiers_accept_it() {
 
     // The domain's trust: from the running authority, and from its files — the same.
     let trust = dir.path().join("trust.json");
-    provmesh_ok(&[
-        "trust-root",
-        "export",
-        "--authority",
-        &url,
-        "--client-config",
-        "--out",
-        path(&trust),
-    ]);
+    provmesh_ok(&export_client_config(&url, &trust));
     let trusted_root = dir.path().join("trusted_root.json");
     provmesh_ok(&[
         "trust-root",
@@ -560,24 +424,14 @@ async fn a_spire_workload_signs_with_its_agents_token() {
     ]
     .map(str::to_owned)
     .to_vec();
-    let export: Vec<String> = [
-        "trust-root",
-        "export",
-        "--authority",
-        &url,
-        "--client-config",
-        "--out",
-        path(&trust),
-    ]
-    .map(str::to_owned)
-    .to_vec();
+    let export: Vec<String> = export_client_config(&url, &trust)
+        .map(str::to_owned)
+        .to_vec();
     // The commands block; the agent answers on the runtime meanwhile.
     let (signed, exported) = tokio::task::spawn_blocking(move || {
         let run = |args: &[String]| {
-            Command::new(BIN)
+            provmesh_command(Path::new(BIN))
                 .args(args)
-                .env_remove("RUST_LOG")
-                .env_remove("PROVMESH_CONFIG")
                 .env_remove("SPIFFE_ENDPOINT_SOCKET")
                 .stdin(Stdio::null())
                 .output()

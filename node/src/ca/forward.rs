@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use provmesh_protocol::ca::request::SigningCertRequest;
 
-use super::http::bearer_token;
+use super::http::{bearer_token, status};
 use crate::log::http::{ApiError, read_body};
 
 /// How long the authority gets to answer a forwarded request (it waits for the
@@ -120,10 +120,6 @@ async fn forward_inner(
             .insert(header::RETRY_AFTER, retry_after);
     }
     Ok(response)
-}
-
-fn status(code: u16) -> StatusCode {
-    StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)
 }
 
 fn unreachable_authority(url: &str, error: &reqwest::Error) -> ApiError {

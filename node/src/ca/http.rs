@@ -103,7 +103,8 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError
     }
 }
 
-fn status(code: u16) -> StatusCode {
+/// The HTTP status of a refusal of the core's rules (`RequestError::status`).
+pub(crate) fn status(code: u16) -> StatusCode {
     StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)
 }
 

@@ -1,5 +1,6 @@
-//! Helpers shared by the integration tests: running the built `provmesh` binary,
-//! writing configuration files, a raw HTTP/1.1 GET, and deadlines so a test always ends.
+//! Helpers shared by the integration tests: running the built `provmesh` binary and
+//! checking how it exited, writing configuration files, a raw HTTP/1.1 GET, and deadlines
+//! so a test always ends.
 
 #![allow(dead_code)]
 // each test binary uses a different subset
@@ -54,6 +55,17 @@ pub(crate) fn stderr(output: &Output) -> String {
 /// Standard output as text.
 pub(crate) fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Asserts that the command exited with `code` and that its standard error says each of
+/// `expected`.
+#[track_caller]
+pub(crate) fn assert_exit(output: &Output, code: i32, expected: &[&str]) {
+    let stderr = stderr(output);
+    assert_eq!(output.status.code(), Some(code), "{stderr}");
+    for part in expected {
+        assert!(stderr.contains(part), "expected {part:?} in:\n{stderr}");
+    }
 }
 
 /// Writes `text` to `dir/name` and returns the path.
