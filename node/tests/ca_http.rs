@@ -25,73 +25,37 @@ use rcgen::{
 };
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
-use tokio::sync::oneshot;
 use x509_parser::extensions::GeneralName;
 
-const TD: &str = "org-a.example";
+mod common;
+
+use common::authority::{TD, TestAuthority};
 
 /// A running authority node and a client for it.
 struct Authority {
+    node: TestAuthority,
     base: String,
-    data_dir: tempfile::TempDir,
     client: reqwest::Client,
-    stop: Option<oneshot::Sender<()>>,
-    done: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Authority {
     async fn start(extra: &str) -> Authority {
-        let data_dir = tempfile::tempdir().unwrap();
-        let text = format!(
-            "[node]\ntrust_domain = \"{TD}\"\ndata_dir = {dir:?}\n\
-             [metrics]\nenabled = false\n[grpc]\nenabled = false\n\
-             [http]\nlisten = \"127.0.0.1:0\"\n\
-             [authority]\nenabled = true\n{extra}",
-            dir = data_dir.path().display().to_string(),
-        );
-        let config = Config::parse(&text).unwrap();
-        let listeners = Listeners::bind(&config).await.unwrap();
-        let node = run::start(&config, listeners).await.unwrap();
-        let base = format!("http://{}", node.addrs().http.unwrap());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let done = tokio::spawn(async move {
-            node.run_until(async move {
-                let _ = stopped.await;
-                "test finished"
-            })
-            .await
-            .unwrap();
-        });
+        let node = TestAuthority::start(extra).await;
         Authority {
-            base,
-            data_dir,
+            base: node.url.clone(),
+            node,
             client: reqwest::Client::new(),
-            stop: Some(stop),
-            done: Some(done),
         }
     }
 
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(done) = self.done.take() {
-            tokio::time::timeout(Duration::from_secs(20), done)
-                .await
-                .unwrap()
-                .unwrap();
-        }
+    /// Stops the node; returns its data directory.
+    async fn stop(self) -> tempfile::TempDir {
+        self.node.stop().await
     }
 
     /// The dev CA the node created (workloads of the domain get their SVIDs from it).
     fn dev_ca(&self) -> DevCa {
-        DevCa::open(
-            &self.data_dir.path().join("identity"),
-            &TrustDomain::parse(TD).unwrap(),
-            DevCaConfig::default(),
-            SystemTime::now(),
-        )
-        .unwrap()
+        self.node.dev_ca()
     }
 
     async fn get_json(&self, url: String) -> Value {
@@ -195,7 +159,7 @@ async fn check_issued(authority: &Authority, answer: &Value, spiffe_id: &SpiffeI
 
     let embedded = embedded_scts(&chain[0]).unwrap();
     assert_eq!(embedded.scts.len(), 1);
-    let ct_key = std::fs::read(ca_dir(authority.data_dir.path()).join(CT_KEY_FILE)).unwrap();
+    let ct_key = std::fs::read(ca_dir(authority.node.data_dir.path()).join(CT_KEY_FILE)).unwrap();
     let ct_key = CtLogKey::from_pkcs8_der(&ct_key).unwrap();
     verify_sct(
         &embedded.scts[0],
@@ -525,21 +489,14 @@ async fn every_refusal_path_answers_its_status_and_reason() {
 #[tokio::test]
 async fn the_ca_keys_persist_and_are_private() {
     let authority = Authority::start("").await;
-    let dir = ca_dir(authority.data_dir.path());
+    let dir = ca_dir(authority.node.data_dir.path());
     let root = std::fs::read(dir.join("code-signing.pem")).unwrap();
-    let data_dir = authority.data_dir.path().to_owned();
+    let data_dir = authority.node.data_dir.path().to_owned();
     for file in ["code-signing.key", "ct.key"] {
         assert_private(&dir.join(file));
     }
     // Keep the directory across a restart: the same root comes back.
-    let Authority {
-        data_dir: kept,
-        stop,
-        done,
-        ..
-    } = authority;
-    let _ = stop.unwrap().send(());
-    done.unwrap().await.unwrap();
+    let kept = authority.stop().await;
     let text = format!(
         "[node]\ntrust_domain = \"{TD}\"\ndata_dir = {dir:?}\n[metrics]\nenabled = false\n\
          [grpc]\nenabled = false\n[http]\nlisten = \"127.0.0.1:0\"\n[authority]\nenabled = true\n",

@@ -20,7 +20,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use provmesh_node::config::Config;
 use provmesh_node::identity::{DevCa, DevCaConfig, SubjectKey, X509Svid};
-use provmesh_node::run::{self, Listeners};
+use provmesh_node::run::Listeners;
 use provmesh_protocol::ca::embedded_scts;
 use provmesh_protocol::ca::request::parse_fulcio_response;
 use provmesh_protocol::machine::Timestamp;
@@ -35,83 +35,18 @@ use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme, SupportedProtocolVersion};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 use tokio_rustls::TlsConnector;
 use x509_parser::extensions::GeneralName;
 
-const TD: &str = "org-a.example";
+mod common;
 
-/// A running authority with an mTLS listener.
-struct Authority {
-    mtls: SocketAddr,
-    data_dir: tempfile::TempDir,
-    stop: Option<oneshot::Sender<()>>,
-    done: Option<tokio::task::JoinHandle<()>>,
-}
+use common::authority::{TD, TestAuthority};
 
-impl Authority {
-    async fn start() -> Authority {
-        let data_dir = tempfile::tempdir().unwrap();
-        let text = format!(
-            "[node]\ntrust_domain = \"{TD}\"\ndata_dir = {dir:?}\n\
-             [metrics]\nenabled = false\n[grpc]\nenabled = false\n\
-             [http]\nlisten = \"127.0.0.1:0\"\n\
-             [authority]\nenabled = true\n\
-             [authority.ca]\nmtls_listen = \"127.0.0.1:0\"\n",
-            dir = data_dir.path().display().to_string(),
-        );
-        let config = Config::parse(&text).unwrap();
-        let listeners = Listeners::bind(&config).await.unwrap();
-        let node = run::start(&config, listeners).await.unwrap();
-        let mtls = node.addrs().mtls.expect("the mTLS listener is bound");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let done = tokio::spawn(async move {
-            node.run_until(async move {
-                let _ = stopped.await;
-                "test finished"
-            })
-            .await
-            .unwrap();
-        });
-        Authority {
-            mtls,
-            data_dir,
-            stop: Some(stop),
-            done: Some(done),
-        }
-    }
-
-    /// Stops the node; it must finish within its grace period (10 s) even with client
-    /// connections still open.
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(done) = self.done.take() {
-            tokio::time::timeout(Duration::from_secs(20), done)
-                .await
-                .unwrap()
-                .unwrap();
-        }
-    }
-
-    /// The dev CA the node created: workloads of the domain get their SVIDs from it.
-    fn dev_ca(&self) -> DevCa {
-        DevCa::open(
-            &self.data_dir.path().join("identity"),
-            &TrustDomain::parse(TD).unwrap(),
-            DevCaConfig::default(),
-            SystemTime::now(),
-        )
-        .unwrap()
-    }
-
-    /// The node's own SPIFFE ID (dev identity: `/provmesh/node/<node id>`).
-    fn node_id(&self) -> SpiffeId {
-        let node_id =
-            std::fs::read_to_string(self.data_dir.path().join("identity").join("node-id")).unwrap();
-        SpiffeId::parse(&format!("spiffe://{TD}/provmesh/node/{}", node_id.trim())).unwrap()
-    }
+/// A running authority with an mTLS listener, and its address.
+async fn start_authority() -> (TestAuthority, SocketAddr) {
+    let authority = TestAuthority::start("[authority.ca]\nmtls_listen = \"127.0.0.1:0\"\n").await;
+    let mtls = authority.mtls.expect("the mTLS listener is bound");
+    (authority, mtls)
 }
 
 fn provider() -> Arc<CryptoProvider> {
@@ -322,13 +257,13 @@ fn check_issued(answer: &Value, spiffe_id: &SpiffeId, key: &KeyPair) {
 
 #[tokio::test]
 async fn a_workload_svid_on_the_connection_is_the_credential() {
-    let authority = Authority::start().await;
+    let (authority, mtls) = start_authority().await;
     let ca = authority.dev_ca();
     let bundle = ca.trust_bundle().clone();
     let workload = id("/ns/build/sa/builder");
     let svid = workload_svid(&ca, &workload);
 
-    let (mut sender, server_id) = connect(authority.mtls, &bundle, ClientCert::Svid(&svid), TLS13)
+    let (mut sender, server_id) = connect(mtls, &bundle, ClientCert::Svid(&svid), TLS13)
         .await
         .unwrap();
     // The server presented the node's own X.509-SVID, valid under the dev CA's bundle.
@@ -346,7 +281,7 @@ async fn a_workload_svid_on_the_connection_is_the_credential() {
     check_issued(&answer, &workload, &key);
 
     // TLS 1.2 too (its own handshake-signature check).
-    let (mut sender12, _) = connect(authority.mtls, &bundle, ClientCert::Svid(&svid), TLS12)
+    let (mut sender12, _) = connect(mtls, &bundle, ClientCert::Svid(&svid), TLS12)
         .await
         .unwrap();
     let key = new_key();
@@ -361,10 +296,10 @@ async fn a_workload_svid_on_the_connection_is_the_credential() {
 
 #[tokio::test]
 async fn without_a_client_certificate_a_request_needs_its_own_credential() {
-    let authority = Authority::start().await;
+    let (authority, mtls) = start_authority().await;
     let ca = authority.dev_ca();
     let bundle = ca.trust_bundle().clone();
-    let (mut sender, _) = connect(authority.mtls, &bundle, ClientCert::None, TLS13)
+    let (mut sender, _) = connect(mtls, &bundle, ClientCert::None, TLS13)
         .await
         .unwrap();
 
@@ -400,7 +335,7 @@ async fn without_a_client_certificate_a_request_needs_its_own_credential() {
 
 #[tokio::test]
 async fn a_client_svid_of_another_trust_domain_is_refused() {
-    let authority = Authority::start().await;
+    let (authority, mtls) = start_authority().await;
     let bundle = authority.dev_ca().trust_bundle().clone();
     let other_dir = tempfile::tempdir().unwrap();
     let other = DevCa::open(
@@ -416,7 +351,7 @@ async fn a_client_svid_of_another_trust_domain_is_refused() {
     );
 
     // Accepted at the TLS layer (it holds the key); refused by the CA's rules.
-    let (mut sender, _) = connect(authority.mtls, &bundle, ClientCert::Svid(&svid), TLS13)
+    let (mut sender, _) = connect(mtls, &bundle, ClientCert::Svid(&svid), TLS13)
         .await
         .unwrap();
     let (status, answer) = post(&mut sender, &csr_request(&new_key())).await.unwrap();
@@ -429,7 +364,7 @@ async fn a_client_svid_of_another_trust_domain_is_refused() {
 
 #[tokio::test]
 async fn an_expired_client_svid_is_refused() {
-    let authority = Authority::start().await;
+    let (authority, mtls) = start_authority().await;
     let ca = authority.dev_ca();
     let bundle = ca.trust_bundle().clone();
     // Issued 30 s ago for 1 s (the dev CA's root is backdated a minute, so it was
@@ -444,7 +379,7 @@ async fn an_expired_client_svid_is_refused() {
         .unwrap();
     assert!(svid.not_after < SystemTime::now());
 
-    let (mut sender, _) = connect(authority.mtls, &bundle, ClientCert::Svid(&svid), TLS13)
+    let (mut sender, _) = connect(mtls, &bundle, ClientCert::Svid(&svid), TLS13)
         .await
         .unwrap();
     let (status, answer) = post(&mut sender, &csr_request(&new_key())).await.unwrap();
@@ -456,12 +391,12 @@ async fn an_expired_client_svid_is_refused() {
 
 #[tokio::test]
 async fn a_jwt_svid_must_name_the_same_workload_as_the_mtls_peer() {
-    let authority = Authority::start().await;
+    let (authority, mtls) = start_authority().await;
     let ca = authority.dev_ca();
     let bundle = ca.trust_bundle().clone();
     let peer = id("/ns/build/sa/builder");
     let svid = workload_svid(&ca, &peer);
-    let (mut sender, _) = connect(authority.mtls, &bundle, ClientCert::Svid(&svid), TLS13)
+    let (mut sender, _) = connect(mtls, &bundle, ClientCert::Svid(&svid), TLS13)
         .await
         .unwrap();
     let jwt = |spiffe_id: &SpiffeId| {
@@ -494,7 +429,7 @@ async fn a_jwt_svid_must_name_the_same_workload_as_the_mtls_peer() {
 
 #[tokio::test]
 async fn a_client_certificate_without_its_private_key_gets_nothing() {
-    let authority = Authority::start().await;
+    let (authority, mtls) = start_authority().await;
     let ca = authority.dev_ca();
     let bundle = ca.trust_bundle().clone();
     // A valid SVID of the domain (certificates are public), signed for with another key.
@@ -503,7 +438,7 @@ async fn a_client_certificate_without_its_private_key_gets_nothing() {
     for versions in [TLS13, TLS12] {
         let outcome = async {
             let (mut sender, _) = connect(
-                authority.mtls,
+                mtls,
                 &bundle,
                 ClientCert::Mismatched(&victim, &attacker),
                 versions,

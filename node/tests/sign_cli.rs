@@ -25,91 +25,29 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use provmesh_node::ca::keys::{CT_KEY_FILE, ROOT_CERT_FILE, ca_dir, read_root};
-use provmesh_node::config::Config;
-use provmesh_node::identity::{DevCa, DevCaConfig};
-use provmesh_node::run::{self, Listeners};
 use provmesh_protocol::ca::CtLogKey;
 use provmesh_protocol::note::Ed25519Verifier;
 use provmesh_protocol::sigstore::{DEFAULT_MAX_TRUSTED_ROOT_LEN, parse_trusted_root};
 use provmesh_protocol::sigstore_trust::{ct_log_id, ed25519_spki_der};
-use provmesh_protocol::spiffe::{SpiffeId, TrustDomain};
-use tokio::sync::oneshot;
+use provmesh_protocol::spiffe::SpiffeId;
 
-const TD: &str = "org-a.example";
+use common::authority::{TD, TestAuthority};
 const IDENTITY: &str = "spiffe://org-a.example/ci/build";
 
-/// An authority running in this process.
-struct Authority {
-    url: String,
-    data_dir: tempfile::TempDir,
-    stop: Option<oneshot::Sender<()>>,
-    done: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Authority {
-    async fn start() -> Authority {
-        let data_dir = tempfile::tempdir().unwrap();
-        let text = format!(
-            "[node]\ntrust_domain = \"{TD}\"\ndata_dir = {dir:?}\n\
-             [metrics]\nenabled = false\n[grpc]\nenabled = false\n\
-             [http]\nlisten = \"127.0.0.1:0\"\n\
-             [authority]\nenabled = true\n[authority.log]\nbatch_max_delay = \"5ms\"\n",
-            dir = data_dir.path().display().to_string(),
-        );
-        let config = Config::parse(&text).unwrap();
-        let listeners = Listeners::bind(&config).await.unwrap();
-        let node = run::start(&config, listeners).await.unwrap();
-        let url = format!("http://{}", node.addrs().http.unwrap());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let done = tokio::spawn(async move {
-            node.run_until(async move {
-                let _ = stopped.await;
-                "test finished"
-            })
-            .await
-            .unwrap();
-        });
-        Authority {
-            url,
-            data_dir,
-            stop: Some(stop),
-            done: Some(done),
-        }
-    }
-
-    /// A JWT-SVID of the domain's dev CA for `spiffe_id` and `audience`, in a file.
-    fn token_file(&self, dir: &Path, spiffe_id: &str, audience: &str) -> PathBuf {
-        let ca = DevCa::open(
-            &self.data_dir.path().join("identity"),
-            &TrustDomain::parse(TD).unwrap(),
-            DevCaConfig::default(),
+/// A JWT-SVID of `authority`'s dev CA for `spiffe_id` and `audience`, in a file.
+fn token_file(authority: &TestAuthority, dir: &Path, spiffe_id: &str, audience: &str) -> PathBuf {
+    let token = authority
+        .dev_ca()
+        .issue_jwt_svid(
+            &SpiffeId::parse(spiffe_id).unwrap(),
+            &[audience.to_owned()],
+            Duration::from_secs(300),
             SystemTime::now(),
         )
         .unwrap();
-        let token = ca
-            .issue_jwt_svid(
-                &SpiffeId::parse(spiffe_id).unwrap(),
-                &[audience.to_owned()],
-                Duration::from_secs(300),
-                SystemTime::now(),
-            )
-            .unwrap();
-        let path = dir.join(format!("token-{audience}"));
-        std::fs::write(&path, token).unwrap();
-        path
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(done) = self.done.take() {
-            tokio::time::timeout(common::DEADLINE, done)
-                .await
-                .unwrap()
-                .unwrap();
-        }
-    }
+    let path = dir.join(format!("token-{audience}"));
+    std::fs::write(&path, token).unwrap();
+    path
 }
 
 /// What the proxy does with the log's answer to an append.
@@ -221,11 +159,11 @@ fn artifact(dir: &Path) -> PathBuf {
 
 /// A running authority, and a directory with an artifact and a token file of the
 /// authority's dev CA for `IDENTITY` and `audience`.
-async fn signing_setup(audience: &str) -> (Authority, tempfile::TempDir, PathBuf, PathBuf) {
-    let authority = Authority::start().await;
+async fn signing_setup(audience: &str) -> (TestAuthority, tempfile::TempDir, PathBuf, PathBuf) {
+    let authority = TestAuthority::start("[authority.log]\nbatch_max_delay = \"5ms\"\n").await;
     let dir = tempfile::tempdir().unwrap();
     let file = artifact(dir.path());
-    let token = authority.token_file(dir.path(), IDENTITY, audience);
+    let token = token_file(&authority, dir.path(), IDENTITY, audience);
     (authority, dir, file, token)
 }
 
@@ -514,7 +452,7 @@ async fn a_bundle_that_does_not_verify_is_not_written() {
 /// code-signing root, each as the trusted root's verifiers need it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_authority_serves_its_trusted_root() {
-    let authority = Authority::start().await;
+    let authority = TestAuthority::start("[authority.log]\nbatch_max_delay = \"5ms\"\n").await;
     let answer = reqwest::get(format!("{}/api/v2/provmesh/trustedRoot", authority.url))
         .await
         .unwrap();
@@ -573,7 +511,7 @@ async fn the_authority_serves_its_trusted_root() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trust_root_export_refuses_what_it_cannot_know() {
-    let authority = Authority::start().await;
+    let authority = TestAuthority::start("[authority.log]\nbatch_max_delay = \"5ms\"\n").await;
     let dir = tempfile::tempdir().unwrap();
     let out_file = dir.path().join("trust.json");
     // Another domain: federation does not exist yet.
