@@ -10,6 +10,7 @@
 //! | [`config`] | the TOML configuration: schema, defaults, validation, error locations |
 //! | [`telemetry`] | logs (`tracing`) and Prometheus metrics (registry and `/metrics` server) |
 //! | [`shutdown`] | the shutdown signal, SIGINT/SIGTERM, supervised tasks and the grace period |
+//! | [`bounded`] | reading files and streams of bounded size |
 //! | [`keyfile`] | secret key files: created once with mode 0600, never overwritten |
 //! | [`identity`] | SPIFFE identity sources (the embedded dev CA) and JWT-SVID validation |
 //! | [`ca`] | the authority's code-signing CA: key files, issuance recorded in the log, Fulcio's v2 API |
@@ -20,6 +21,7 @@
 //! | [`bench`] | load generators (`provmesh bench log`) and their signing fixture |
 
 pub mod bench;
+pub mod bounded;
 pub mod ca;
 pub mod cli;
 pub mod config;

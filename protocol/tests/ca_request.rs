@@ -696,3 +696,18 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn only_self_verifying_requests_are_forwardable() {
+    let domain = Domain::new("org-a.example");
+    let key = code_signing_key();
+    let bare = request(None, KeyProof::Csr(csr_of(&key)));
+    let err = bare.check_forwardable().unwrap_err();
+    assert_eq!(err, RequestError::NotForwardable);
+    assert_eq!(err.status(), 401);
+    let with_jwt = request(
+        Some(Credential::JwtSvid(domain.valid_jwt("/ci/build"))),
+        KeyProof::Csr(csr_of(&key)),
+    );
+    assert!(with_jwt.check_forwardable().is_ok());
+}

@@ -71,13 +71,9 @@ async fn forward_inner(
     let bearer = bearer_token(headers)?;
     let request = SigningCertRequest::from_fulcio_json(&body, bearer)
         .map_err(|e| ApiError::new(status(e.status()), e.to_string()))?;
-    if request.credential.is_none() {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "no credential: a node forwards certificate requests to its authority only with \
-             a JWT-SVID (audience \"sigstore\") or a signed X.509-SVID proof",
-        ));
-    }
+    request
+        .check_forwardable()
+        .map_err(|e| ApiError::new(status(e.status()), e.to_string()))?;
     let url = format!("{}/api/v2/signingCert", forwarder.authority_url);
     let answer = forwarder
         .client

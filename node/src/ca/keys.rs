@@ -27,6 +27,7 @@ use provmesh_protocol::ca::{
 use provmesh_protocol::spiffe::TrustDomain;
 use x509_parser::pem::Pem;
 
+use crate::bounded::read_file_at_most;
 use crate::keyfile::{self, KeyFileError};
 
 /// The code-signing root's key file.
@@ -165,14 +166,12 @@ pub fn read_root(path: &Path) -> Result<Option<Vec<u8>>, CaKeysError> {
         path: path.to_owned(),
         reason,
     };
-    let pem = match std::fs::read(path) {
-        Ok(pem) => pem,
+    let pem = match read_file_at_most(path, MAX_ROOT_PEM_LEN) {
+        Ok(Some(pem)) => pem,
+        Ok(None) => return Err(bad(format!("larger than {MAX_ROOT_PEM_LEN} bytes"))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(bad(e.to_string())),
     };
-    if pem.len() > MAX_ROOT_PEM_LEN {
-        return Err(bad(format!("larger than {MAX_ROOT_PEM_LEN} bytes")));
-    }
     let mut blocks = Pem::iter_from_buffer(&pem);
     match (blocks.next(), blocks.next()) {
         (Some(Ok(block)), None) if block.label == "CERTIFICATE" => Ok(Some(block.contents)),

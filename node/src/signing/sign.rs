@@ -595,18 +595,12 @@ fn read_bounded(path: &Path, max: usize) -> Result<Vec<u8>, SignError> {
         path: path.to_owned(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(read_error)?;
-    let mut bytes = Vec::new();
-    file.take(u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(read_error)?;
-    if bytes.len() > max {
-        return Err(SignError::PredicateTooLarge {
+    crate::bounded::read_file_at_most(path, max)
+        .map_err(read_error)?
+        .ok_or_else(|| SignError::PredicateTooLarge {
             path: path.to_owned(),
             max,
-        });
-    }
-    Ok(bytes)
+        })
 }
 
 /// Writes `path` whole or not at all: a file beside it, synced, renamed over it, so a

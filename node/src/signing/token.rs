@@ -5,14 +5,14 @@
 //! `-` is standard input), or the identity source of a node configuration — the dev CA
 //! or the SPIRE agent behind [`Identity`], asked for the given SPIFFE ID or its default.
 
-use std::io::Read as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use provmesh_protocol::ca::request::SIGSTORE_AUDIENCE;
 use provmesh_protocol::spiffe::SpiffeId;
 use provmesh_protocol::spiffe::jwt::MAX_JWT_SVID_LEN;
 
+use crate::bounded::{read_at_most, read_file_at_most};
 use crate::config::Config;
 use crate::identity::{Identity, JwtSvidFetchError, OpenIdentityError};
 use crate::shutdown;
@@ -103,30 +103,21 @@ impl TokenSource {
     }
 }
 
-fn read_token_file(path: &PathBuf) -> Result<String, TokenError> {
-    let read = |reader: &mut dyn std::io::Read| -> std::io::Result<Vec<u8>> {
-        let mut bytes = Vec::new();
-        // One byte beyond the limit tells "too long" from "exactly the limit".
-        reader
-            .take(u64::try_from(MAX_TOKEN_FILE_LEN + 1).unwrap_or(u64::MAX))
-            .read_to_end(&mut bytes)?;
-        Ok(bytes)
-    };
+fn read_token_file(path: &Path) -> Result<String, TokenError> {
     let result = if path.as_os_str() == "-" {
-        read(&mut std::io::stdin().lock())
+        read_at_most(std::io::stdin().lock(), MAX_TOKEN_FILE_LEN)
     } else {
-        std::fs::File::open(path).and_then(|mut file| read(&mut file))
+        read_file_at_most(path, MAX_TOKEN_FILE_LEN)
     };
-    let bytes = result.map_err(|source| TokenError::Read {
-        path: path.clone(),
-        source,
-    })?;
-    if bytes.len() > MAX_TOKEN_FILE_LEN {
-        return Err(TokenError::TooLong {
+    let bytes = result
+        .map_err(|source| TokenError::Read {
+            path: path.to_owned(),
+            source,
+        })?
+        .ok_or_else(|| TokenError::TooLong {
             from: path.display().to_string(),
             max: MAX_JWT_SVID_LEN,
-        });
-    }
+        })?;
     String::from_utf8(bytes).map_err(|_| TokenError::NotJwt(path.display().to_string()))
 }
 

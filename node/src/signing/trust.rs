@@ -16,7 +16,6 @@
 //! Only the node's own trust domain can be exported: the trust of other domains will
 //! arrive with federation, which provmesh does not have yet.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use provmesh_protocol::ca::CtLogKey;
@@ -29,6 +28,7 @@ use provmesh_protocol::spiffe::TrustDomain;
 
 use super::authority::{AuthorityClient, AuthorityError};
 use super::sign::write_replacing;
+use crate::bounded::read_file_at_most;
 use crate::ca::service::{DomainTrustError, domain_trust};
 use crate::config::Config;
 
@@ -288,21 +288,19 @@ fn root_from_files(path: &Path, config: &Config) -> Result<TrustedRoot, ExportEr
 
 /// A file of at most [`MAX_KEY_FILE_LEN`] bytes; `hint` is added when it is missing.
 fn read_small(path: &Path, hint: &str) -> Result<Vec<u8>, ExportError> {
-    let bytes = std::fs::read(path).map_err(|e| ExportError::File {
-        path: path.to_owned(),
-        reason: if e.kind() == std::io::ErrorKind::NotFound {
-            format!("{e}{hint}")
-        } else {
-            e.to_string()
-        },
-    })?;
-    if bytes.len() > MAX_KEY_FILE_LEN {
-        return Err(ExportError::File {
+    read_file_at_most(path, MAX_KEY_FILE_LEN)
+        .map_err(|e| ExportError::File {
+            path: path.to_owned(),
+            reason: if e.kind() == std::io::ErrorKind::NotFound {
+                format!("{e}{hint}")
+            } else {
+                e.to_string()
+            },
+        })?
+        .ok_or_else(|| ExportError::File {
             path: path.to_owned(),
             reason: format!("larger than {MAX_KEY_FILE_LEN} bytes"),
-        });
-    }
-    Ok(bytes)
+        })
 }
 
 /// Reads a ClientTrustConfig (its `trustedRoot`) or a `trusted_root.json`.
@@ -315,20 +313,12 @@ pub fn read_trust_config(path: &Path) -> Result<TrustedRoot, TrustConfigError> {
         path: path.to_owned(),
         source,
     };
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|file| {
-            // One byte beyond the limit tells "too large" from "exactly the limit".
-            file.take(u64::try_from(MAX_TRUST_FILE_LEN + 1).unwrap_or(u64::MAX))
-                .read_to_end(&mut bytes)
-        })
-        .map_err(read_error)?;
-    if bytes.len() > MAX_TRUST_FILE_LEN {
-        return Err(TrustConfigError::TooLarge {
+    let bytes = read_file_at_most(path, MAX_TRUST_FILE_LEN)
+        .map_err(read_error)?
+        .ok_or_else(|| TrustConfigError::TooLarge {
             path: path.to_owned(),
             max: MAX_TRUST_FILE_LEN,
-        });
-    }
+        })?;
     let value: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| invalid(format!("not JSON: {e}")))?;
     // A ClientTrustConfig wraps the trusted root; a trusted_root.json is one.

@@ -7,6 +7,8 @@
 //! "The definite form of length encoding shall be used, encoded in the minimum number of
 //! octets" — so that bytes copied from the input stay canonical DER.
 
+use crate::spiffe::DerError as SpiffeDerError;
+
 /// DER tag of `BOOLEAN`.
 pub(crate) const TAG_BOOLEAN: u8 = 0x01;
 /// DER tag of `OCTET STRING`.
@@ -61,35 +63,22 @@ pub(crate) struct Element<'a> {
 
 /// Reads the element at the start of `input`; returns it and the bytes after it.
 pub(crate) fn read(input: &[u8]) -> Result<(Element<'_>, &[u8]), DerError> {
-    let (&tag, rest) = input.split_first().ok_or(DerError::Truncated)?;
+    let &tag = input.first().ok_or(DerError::Truncated)?;
     // X.690 §8.1.2.4: tag numbers of 31 and above use the subsequent-octets form.
     if tag & 0x1f == 0x1f {
         return Err(DerError::HighTagNumber(tag));
     }
-    let (&first, rest) = rest.split_first().ok_or(DerError::Truncated)?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else if first == 0x80 {
-        return Err(DerError::IndefiniteLength);
-    } else {
-        let count = usize::from(first & 0x7f);
-        if count > 4 {
-            return Err(DerError::LengthTooLarge);
-        }
-        let bytes = rest.get(..count).ok_or(DerError::Truncated)?;
-        let len = bytes
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        // X.690 §10.1: minimal octets — no leading zero, no long form below 128.
-        if bytes.first() == Some(&0) || len < 0x80 {
-            return Err(DerError::NonMinimalLength);
-        }
-        (len, rest.get(count..).ok_or(DerError::Truncated)?)
-    };
-    let content = rest.get(..len).ok_or(DerError::Truncated)?;
-    let after = rest.get(len..).ok_or(DerError::Truncated)?;
-    let header = input.len() - rest.len();
-    let raw = input.get(..header + len).ok_or(DerError::Truncated)?;
+    // The tag-length reading (X.690 §10.1 minimal definite lengths) is the SPIFFE
+    // certificate-shape check's; only its length errors can come back.
+    let (tag, content, after) = crate::spiffe::read_element(input).map_err(|e| match e {
+        SpiffeDerError::IndefiniteLength => DerError::IndefiniteLength,
+        SpiffeDerError::NonMinimalLength => DerError::NonMinimalLength,
+        SpiffeDerError::LengthTooLarge => DerError::LengthTooLarge,
+        _ => DerError::Truncated,
+    })?;
+    let raw = input
+        .get(..input.len() - after.len())
+        .ok_or(DerError::Truncated)?;
     Ok((Element { tag, content, raw }, after))
 }
 

@@ -148,6 +148,13 @@ pub enum RequestError {
     /// The body is not a request this CA understands.
     #[error("malformed signing-certificate request: {0}")]
     Malformed(String),
+    /// A request a node cannot forward to its authority: it carries no credential the
+    /// authority can verify by itself (see [`SigningCertRequest::check_forwardable`]).
+    #[error(
+        "no credential: a node forwards certificate requests to its authority only with a \
+         JWT-SVID (audience \"{SIGSTORE_AUDIENCE}\") or a signed X.509-SVID proof"
+    )]
+    NotForwardable,
     /// No credential at all.
     #[error(
         "no credential: send a JWT-SVID (audience \"{SIGSTORE_AUDIENCE}\") as \
@@ -186,6 +193,7 @@ impl RequestError {
     pub fn status(&self) -> u16 {
         match self {
             RequestError::NoCredential
+            | RequestError::NotForwardable
             | RequestError::JwtSvid(_)
             | RequestError::X509Svid(_)
             | RequestError::BadSvidProof => 401,
@@ -345,6 +353,17 @@ impl SigningCertRequest {
             }
         };
         Ok(SigningCertRequest { credential, key })
+    }
+
+    /// Whether a plain node may forward this request to its authority: only when its
+    /// credential proves the identity by itself (a JWT-SVID or an X.509-SVID proof), so
+    /// that no node can obtain a certificate for an identity it does not hold. A request
+    /// that would rely on the node's own mTLS connection has nothing to forward.
+    pub fn check_forwardable(&self) -> Result<(), RequestError> {
+        match self.credential {
+            Some(_) => Ok(()),
+            None => Err(RequestError::NotForwardable),
+        }
     }
 
     /// The request as Fulcio v2 JSON, the form `provmesh sign` and forwarding nodes send.

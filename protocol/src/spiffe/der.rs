@@ -56,8 +56,9 @@ pub enum DerError {
 }
 
 /// Reads one tag-length header at the start of `input`; returns the tag, the content and
-/// the rest of the input after the element.
-fn read_element(input: &[u8]) -> Result<(u8, &[u8], &[u8]), DerError> {
+/// the rest of the input after the element. Shared with the CA's DER walker
+/// (`crate::ca::der`).
+pub(crate) fn read_element(input: &[u8]) -> Result<(u8, &[u8], &[u8]), DerError> {
     let (&tag, rest) = input.split_first().ok_or(DerError::Truncated)?;
     let (&first, mut rest) = rest.split_first().ok_or(DerError::Truncated)?;
     let len = if first < 0x80 {

@@ -26,6 +26,7 @@ pub use bundle::{
     AddKeyError, BundleError, BundleKey, Jwk, KeyDiagnostic, KeyProblem, MAX_BUNDLE_JSON_LEN,
     MAX_BUNDLE_KEYS, TrustBundle, USE_JWT_SVID, USE_X509_SVID,
 };
+pub(crate) use der::read_element;
 pub use der::{DerError, check_certificate_shape};
 pub use id::{
     MAX_SPIFFE_ID_LEN, MAX_TRUST_DOMAIN_LEN, PathError, SpiffeId, SpiffeIdError, TrustDomain,
