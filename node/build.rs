@@ -12,7 +12,7 @@ use std::path::PathBuf;
 /// crate.
 const PROTO_ROOT: &str = "../protocol/proto";
 /// The files that declare services, relative to [`PROTO_ROOT`].
-const PROTOS: &[&str] = &["provmesh/v1/log.proto"];
+const PROTOS: &[&str] = &["provmesh/v1/log.proto", "provmesh/v1/mesh.proto"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(PROTO_ROOT);

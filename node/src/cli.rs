@@ -71,8 +71,51 @@ pub enum Command {
     /// The domain's trust for verifiers (Sigstore trusted_root.json / ClientTrustConfig).
     #[command(subcommand)]
     TrustRoot(TrustRootCommand),
+    /// Inspect the mesh through a node.
+    #[command(subcommand)]
+    Mesh(MeshCommand),
+    /// Manage the keys of this domain's authority.
+    #[command(subcommand)]
+    Authority(AuthorityCommand),
     /// Print the version.
     Version,
+}
+
+/// `provmesh authority …`.
+#[derive(Debug, Subcommand)]
+#[non_exhaustive]
+pub enum AuthorityCommand {
+    /// Retire the domain's witness key (kept under <data_dir>/witness/retired/) and make
+    /// a new one. Run it while the authority is stopped; at its next start the authority
+    /// publishes a domain record carrying the new key and the old one with its validity
+    /// closed, and every node of the federation follows.
+    RotateWitnessKey {
+        /// The authority's configuration file.
+        #[arg(long, short, value_name = "FILE", env = "PROVMESH_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+/// `provmesh mesh …`.
+#[derive(Debug, Subcommand)]
+#[non_exhaustive]
+pub enum MeshCommand {
+    /// Print what a running node knows of the mesh: the federated trust domains with
+    /// their accepted record sequences, the logs with their latest checkpoints, and its
+    /// peers.
+    Status(MeshStatusArgs),
+}
+
+/// Arguments of `provmesh mesh status`.
+#[derive(Debug, Args)]
+#[non_exhaustive]
+pub struct MeshStatusArgs {
+    /// The node's gRPC address (HOST:PORT or http://HOST:PORT).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9090")]
+    pub node: String,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// How `provmesh sign` and `provmesh attest` reach the CA and the log, and prove the
@@ -371,6 +414,10 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::TrustRoot(TrustRootCommand::Export(args)) => cmd_trust_root_export(&args),
         Command::Bench(BenchCommand::Log(args)) => cmd_bench_log(&args),
         Command::Bench(BenchCommand::Verify(args)) => cmd_bench_verify(&args),
+        Command::Mesh(MeshCommand::Status(args)) => cmd_mesh_status(&args),
+        Command::Authority(AuthorityCommand::RotateWitnessKey { config }) => {
+            cmd_rotate_witness_key(&config)
+        }
         Command::Version => {
             println!("provmesh {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
@@ -656,6 +703,55 @@ fn verify(args: &VerifyArgs) -> Result<provmesh_protocol::verify::VerifiedBundle
         issuer,
     };
     verify_bundle(&bundle, Artifact::Bytes(&artifact), &policy, &root).map_err(|e| e.to_string())
+}
+
+fn cmd_rotate_witness_key(path: &std::path::Path) -> ExitCode {
+    use crate::mesh::publisher::{rotate_witness_key, witness_dir};
+    let result = Config::load(path)
+        .map_err(|e| e.to_string())
+        .and_then(|config| {
+            if !config.authority.enabled {
+                return Err(format!(
+                    "{} is not an authority's configuration (authority.enabled = false)",
+                    path.display()
+                ));
+            }
+            let now = crate::clock::now().as_unix_seconds();
+            rotate_witness_key(
+                &witness_dir(&config.node.data_dir),
+                &config.node.trust_domain,
+                now,
+            )
+            .map_err(|e| e.to_string())
+        });
+    match result {
+        Ok(verifier) => {
+            println!("new witness key: {}", verifier.to_vkey());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cmd_mesh_status(args: &MeshStatusArgs) -> ExitCode {
+    use crate::mesh::status;
+    match block_on(status::fetch(&args.node)).and_then(|r| r.map_err(|e| e.to_string())) {
+        Ok(answer) => {
+            if args.json {
+                println!("{:#}", status::to_json(&answer));
+            } else {
+                print!("{}", status::render(&answer));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Runs `future` to completion on a runtime for one command.

@@ -49,6 +49,93 @@ pub struct Config {
     /// `[authority]`: the domain services this node runs when it is its domain's authority.
     #[serde(default)]
     pub authority: AuthorityConfig,
+    /// `[mesh]`: the peer-to-peer mesh of all federated domains.
+    #[serde(default)]
+    pub mesh: MeshConfig,
+    /// `[federation]`: the trust domains this node federates with.
+    #[serde(default)]
+    pub federation: FederationConfig,
+}
+
+/// `[mesh]`: the libp2p swarm (TCP and QUIC, Noise, yamux; gossipsub, request-response,
+/// Kademlia, identify) through which nodes of all federated domains exchange domain
+/// records and checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct MeshConfig {
+    /// Whether the node joins the mesh.
+    pub enabled: bool,
+    /// libp2p addresses to listen on (`/ip4/…/tcp/PORT`, `/ip4/…/udp/PORT/quic-v1`); port
+    /// 0 picks a free port.
+    #[serde(deserialize_with = "de_multiaddrs")]
+    pub listen: Vec<libp2p::Multiaddr>,
+    /// Peers to dial at start, each a libp2p address ending in `/p2p/<peer id>`.
+    #[serde(deserialize_with = "de_peer_multiaddrs")]
+    pub bootstrap: Vec<libp2p::Multiaddr>,
+    /// How often the node exchanges its latest checkpoints and record sequences with a
+    /// random peer, repairing what gossip missed.
+    #[serde(deserialize_with = "de_duration")]
+    pub anti_entropy_interval: Duration,
+    /// Lifetime of the node record binding this node's peer id to its SPIFFE ID (never
+    /// beyond its X.509-SVID; re-issued at half its life and on SVID rotation).
+    #[serde(deserialize_with = "de_duration")]
+    pub node_record_lifetime: Duration,
+    /// How far a peer's clock may run ahead of this node's for a record it signed.
+    #[serde(deserialize_with = "de_duration")]
+    pub max_clock_skew: Duration,
+    /// Origins of further logs to follow, beyond those of the own domain (in a small
+    /// federation every log is followed anyway).
+    pub follow: Vec<String>,
+    /// `[mesh.bundle_endpoint]`: the SPIFFE bundle endpoint.
+    pub bundle_endpoint: BundleEndpointConfig,
+}
+
+/// `[mesh.bundle_endpoint]`: serves every accepted trust domain's SPIFFE bundle
+/// (SPIFFE Federation, `https_spiffe` profile, authenticated by this node's X.509-SVID).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct BundleEndpointConfig {
+    /// Whether the endpoint is served.
+    pub enabled: bool,
+    /// Socket address (`IP:PORT`) it listens on; port 0 picks a free port.
+    #[serde(deserialize_with = "de_socket_addr")]
+    pub listen: SocketAddr,
+}
+
+/// `[federation]`: the trust domains this node federates with. Its own domain is always
+/// federated, bootstrapped from the node's own trust bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct FederationConfig {
+    /// The SPIFFE ID of this domain's authority, the only identity whose domain records
+    /// are accepted; default `spiffe://<trust domain>/provmesh/authority`. With the dev
+    /// identity source the authority node gets this ID.
+    #[serde(deserialize_with = "de_optional_spiffe_id")]
+    pub authority_id: Option<provmesh_protocol::spiffe::SpiffeId>,
+    /// `[[federation.domains]]`: the other domains, each with its bootstrap bundle.
+    pub domains: Vec<FederatedDomainConfig>,
+}
+
+/// `[[federation.domains]]`: one federated trust domain, introduced out of band as in
+/// SPIFFE federation.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct FederatedDomainConfig {
+    /// The trust domain.
+    #[serde(deserialize_with = "de_trust_domain")]
+    pub trust_domain: TrustDomain,
+    /// Its SPIFFE bundle (JSON, as `provmesh identity issue` or a SPIRE server's
+    /// `bundle show -format spiffe` writes it): the first domain record must be signed
+    /// under it.
+    #[serde(deserialize_with = "de_path")]
+    pub bundle: PathBuf,
+    /// Its authority's SPIFFE ID; default `spiffe://<trust domain>/provmesh/authority`.
+    #[serde(default, deserialize_with = "de_optional_spiffe_id")]
+    pub authority_id: Option<provmesh_protocol::spiffe::SpiffeId>,
 }
 
 /// `[identity]`: the source of the node's SPIFFE identity and trust bundle.
@@ -64,6 +151,10 @@ pub struct IdentityConfig {
     /// How long start-up waits for the first SVID and bundle before failing.
     #[serde(deserialize_with = "de_duration")]
     pub startup_timeout: Duration,
+    /// The dev CA's directory for `source = "dev"`; default `<data_dir>/identity`. Nodes
+    /// of one domain on one machine share their authority's to share one dev CA.
+    #[serde(deserialize_with = "de_optional_path")]
+    pub dev_ca_dir: Option<PathBuf>,
 }
 
 /// Where a node's SPIFFE identity comes from.
@@ -272,6 +363,8 @@ impl Default for Config {
             grpc: GrpcConfig::default(),
             identity: IdentityConfig::default(),
             authority: AuthorityConfig::default(),
+            mesh: MeshConfig::default(),
+            federation: FederationConfig::default(),
         }
     }
 }
@@ -301,7 +394,68 @@ impl Default for IdentityConfig {
             source: IdentitySourceKind::Dev,
             workload_api_socket: None,
             startup_timeout: Duration::from_secs(10),
+            dev_ca_dir: None,
         }
+    }
+}
+
+/// Default of `mesh.listen`: TCP and QUIC on port 4001 of every interface (the mesh is
+/// how other domains reach this node; peers are authenticated by Noise and node records).
+pub const DEFAULT_MESH_LISTEN: [&str; 2] =
+    ["/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"];
+/// Default of `mesh.bundle_endpoint.listen`: loopback only, like the other APIs.
+pub const DEFAULT_BUNDLE_ENDPOINT_LISTEN: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8443);
+/// The path of a domain's default authority SPIFFE ID.
+pub const DEFAULT_AUTHORITY_PATH: &str = "/provmesh/authority";
+
+impl Default for MeshConfig {
+    #[allow(clippy::expect_used)] // constants, checked by `default_toml_parses_to_default`
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: DEFAULT_MESH_LISTEN
+                .iter()
+                .map(|a| a.parse().expect("the default listen addresses parse"))
+                .collect(),
+            bootstrap: Vec::new(),
+            anti_entropy_interval: Duration::from_secs(10),
+            node_record_lifetime: Duration::from_secs(30 * 60),
+            max_clock_skew: Duration::from_secs(60),
+            follow: Vec::new(),
+            bundle_endpoint: BundleEndpointConfig::default(),
+        }
+    }
+}
+
+impl Default for BundleEndpointConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: DEFAULT_BUNDLE_ENDPOINT_LISTEN,
+        }
+    }
+}
+
+impl FederationConfig {
+    /// The authority ID of `trust_domain` (this node's own when it is `own`): configured,
+    /// or `spiffe://<trust domain>/provmesh/authority`.
+    pub fn authority_id_of(
+        &self,
+        trust_domain: &TrustDomain,
+        own: &TrustDomain,
+    ) -> Option<provmesh_protocol::spiffe::SpiffeId> {
+        let configured = if trust_domain == own {
+            self.authority_id.clone()
+        } else {
+            self.domains
+                .iter()
+                .find(|d| &d.trust_domain == trust_domain)
+                .and_then(|d| d.authority_id.clone())
+        };
+        configured.or_else(|| {
+            provmesh_protocol::spiffe::SpiffeId::new(trust_domain, DEFAULT_AUTHORITY_PATH).ok()
+        })
     }
 }
 
@@ -521,6 +675,47 @@ fn de_positive<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
         return Err(D::Error::custom("must be at least 1"));
     }
     usize::try_from(n).map_err(|_| D::Error::custom(format!("{n} is too large")))
+}
+
+fn de_multiaddrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<libp2p::Multiaddr>, D::Error> {
+    let items = Vec::<String>::deserialize(d)?;
+    items
+        .iter()
+        .map(|s| {
+            s.parse().map_err(|e| {
+                D::Error::custom(format!(
+                    "invalid libp2p address {s:?}: {e} (expected e.g. \"/ip4/0.0.0.0/tcp/4001\")"
+                ))
+            })
+        })
+        .collect()
+}
+
+fn de_peer_multiaddrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<libp2p::Multiaddr>, D::Error> {
+    let addrs = de_multiaddrs(d)?;
+    for addr in &addrs {
+        if !matches!(
+            addr.iter().last(),
+            Some(libp2p::multiaddr::Protocol::P2p(_))
+        ) {
+            return Err(D::Error::custom(format!(
+                "bootstrap address {addr} does not end in /p2p/<peer id>"
+            )));
+        }
+    }
+    Ok(addrs)
+}
+
+fn de_optional_spiffe_id<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<provmesh_protocol::spiffe::SpiffeId>, D::Error> {
+    let s = de_string(
+        d,
+        "a SPIFFE ID such as \"spiffe://org-a.example/provmesh/authority\"",
+    )?;
+    provmesh_protocol::spiffe::SpiffeId::parse(&s)
+        .map(Some)
+        .map_err(|e| D::Error::custom(format!("invalid SPIFFE ID {s:?}: {e}")))
 }
 
 fn de_optional_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
@@ -898,6 +1093,9 @@ source = {identity_source}
 # workload_api_socket = "unix:///run/spire/agent-sockets/spire-agent.sock"
 # How long start-up waits for the first SVID and bundle before giving up.
 startup_timeout = {startup_timeout}
+# The dev CA's directory (source = "dev"); default <data_dir>/identity. Nodes of one
+# domain on one machine point at their authority's to share its dev CA.
+# dev_ca_dir = "/var/lib/provmesh-authority/identity"
 
 [authority]
 # Run this trust domain's authority services (transparency log, code-signing CA).
@@ -932,6 +1130,39 @@ max_pending_entries = {max_pending_entries}
 # Per signing identity: sustained appends per second (0 = no quota) and burst.
 quota_per_second = {quota_per_second}
 quota_burst = {quota_burst}
+
+[mesh]
+# Join the peer-to-peer mesh of all federated domains (libp2p: TCP and QUIC, Noise,
+# yamux; gossipsub, request-response, Kademlia, identify).
+enabled = {mesh_enabled}
+# libp2p addresses to listen on; port 0 picks a free port.
+listen = [{mesh_listen}]
+# Peers to dial at start: libp2p addresses ending in /p2p/<peer id>.
+bootstrap = []
+# How often to exchange latest checkpoints and record sequences with a random peer.
+anti_entropy_interval = {anti_entropy_interval}
+# Lifetime of this node's node record (peer id <-> SPIFFE ID), never beyond its SVID.
+node_record_lifetime = {node_record_lifetime}
+# How far a peer's clock may run ahead of ours for a record it signed.
+max_clock_skew = {max_clock_skew}
+# Origins of further logs to follow (small federations follow every log anyway).
+follow = []
+
+[mesh.bundle_endpoint]
+# Serve every accepted domain's SPIFFE bundle (https_spiffe, this node's X.509-SVID) at
+# https://<listen>/<trust domain>, for SPIRE servers' federates_with.
+enabled = {bundle_endpoint_enabled}
+listen = {bundle_endpoint_listen}
+
+[federation]
+# The SPIFFE ID of this domain's authority; default spiffe://<trust domain>/provmesh/authority.
+# authority_id = "spiffe://example.org/provmesh/authority"
+
+# One table per federated domain, with its bootstrap bundle (obtained out of band):
+# [[federation.domains]]
+# trust_domain = "org-b.example"
+# bundle = "/etc/provmesh/federation/org-b.example.json"
+# authority_id = "spiffe://org-b.example/provmesh/authority"
 "#,
         placeholder = PLACEHOLDER_TRUST_DOMAIN,
         trust_domain = toml_string(d.node.trust_domain.as_str()),
@@ -958,6 +1189,19 @@ quota_burst = {quota_burst}
         max_pending_entries = d.authority.log.max_pending_entries,
         quota_per_second = d.authority.log.quota_per_second,
         quota_burst = d.authority.log.quota_burst,
+        mesh_enabled = d.mesh.enabled,
+        mesh_listen = d
+            .mesh
+            .listen
+            .iter()
+            .map(|a| toml_string(&a.to_string()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        anti_entropy_interval = toml_string(&format_duration(d.mesh.anti_entropy_interval)),
+        node_record_lifetime = toml_string(&format_duration(d.mesh.node_record_lifetime)),
+        max_clock_skew = toml_string(&format_duration(d.mesh.max_clock_skew)),
+        bundle_endpoint_enabled = d.mesh.bundle_endpoint.enabled,
+        bundle_endpoint_listen = toml_string(&d.mesh.bundle_endpoint.listen.to_string()),
     )
 }
 

@@ -16,6 +16,8 @@
 //! | [`ca`] | the authority's code-signing CA: key files, issuance recorded in the log, Fulcio's v2 API |
 //! | [`log`] | the domain transparency log the authority runs: store, sequencer task, HTTP API, fsck |
 //! | [`signing`] | the build side: `provmesh sign` / `attest` (key, certificate, log entry, bundle) and `trust-root export` |
+//! | [`mesh`] | the libp2p mesh: swarm, node and domain records, checkpoint gossip, the SPIFFE bundle endpoint |
+//! | [`clock`] | the wall clock as the protocol sees it |
 //! | [`grpc`] | the gRPC API: `provmesh.v1` services, health checking and reflection |
 //! | [`run`] | starting a node from a configuration and running it until it is told to stop |
 //! | [`bench`] | load generators (`provmesh bench log`) and their signing fixture |
@@ -24,11 +26,13 @@ pub mod bench;
 pub mod bounded;
 pub mod ca;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod grpc;
 pub mod identity;
 pub mod keyfile;
 pub mod log;
+pub mod mesh;
 pub mod run;
 pub mod shutdown;
 pub mod signing;

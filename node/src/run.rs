@@ -38,6 +38,9 @@ pub struct Listeners {
     /// The CA's mTLS listener; `None` unless `authority.ca.mtls_listen` is set on an
     /// authority whose CA is enabled.
     pub mtls: Option<TcpListener>,
+    /// The SPIFFE bundle endpoint's listener; `None` when the mesh or the endpoint is
+    /// disabled.
+    pub bundle_endpoint: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -55,7 +58,7 @@ impl Listeners {
         } else {
             None
         };
-        let grpc = if config.grpc.enabled && config.authority.enabled {
+        let grpc = if config.grpc.enabled && (config.authority.enabled || config.mesh.enabled) {
             Some(bind("grpc", config.grpc.listen).await?)
         } else {
             None
@@ -66,11 +69,17 @@ impl Listeners {
             }
             _ => None,
         };
+        let bundle_endpoint = if config.mesh.enabled && config.mesh.bundle_endpoint.enabled {
+            Some(bind("bundle endpoint", config.mesh.bundle_endpoint.listen).await?)
+        } else {
+            None
+        };
         Ok(Self {
             metrics,
             http,
             grpc,
             mtls,
+            bundle_endpoint,
         })
     }
 
@@ -96,11 +105,18 @@ impl Listeners {
             .as_ref()
             .map(|l| local_addr("mtls", l))
             .transpose()?;
+        let bundle_endpoint = self
+            .bundle_endpoint
+            .as_ref()
+            .map(|l| local_addr("bundle endpoint", l))
+            .transpose()?;
         Ok(BoundAddrs {
             metrics,
             http,
             grpc,
             mtls,
+            bundle_endpoint,
+            mesh: Vec::new(),
         })
     }
 }
@@ -132,6 +148,11 @@ pub struct BoundAddrs {
     pub grpc: Option<SocketAddr>,
     /// Where the CA's mTLS listener is served, if it is.
     pub mtls: Option<SocketAddr>,
+    /// Where the SPIFFE bundle endpoint is served, if it is.
+    pub bundle_endpoint: Option<SocketAddr>,
+    /// The libp2p addresses of the mesh, each ending in `/p2p/<peer id>` (empty when the
+    /// node is not in the mesh).
+    pub mesh: Vec<String>,
 }
 
 /// Start-up inputs that come from the command line rather than the configuration.
@@ -164,7 +185,7 @@ pub async fn start_with(
     listeners: Listeners,
     options: StartOptions,
 ) -> Result<RunningNode, RunError> {
-    let addrs = listeners.addrs()?;
+    let mut addrs = listeners.addrs()?;
     let data_dir = &config.node.data_dir;
     tokio::fs::create_dir_all(data_dir)
         .await
@@ -199,6 +220,9 @@ pub async fn start_with(
         None
     };
     let own_roots: Vec<Vec<u8>> = ca_keys.iter().map(|k| k.root_der.clone()).collect();
+    let ct_key: Option<Vec<u8>> = ca_keys
+        .as_ref()
+        .map(|k| k.issuer.ct_log_key().public_key_spki_der().to_vec());
     let log = if config.authority.enabled {
         let (handle, task) = crate::log::open(
             config,
@@ -234,8 +258,50 @@ pub async fn start_with(
     };
     let metrics = Arc::new(metrics);
 
-    if let (Some(listener), Some(addr), Some(log)) = (listeners.grpc, addrs.grpc, log.clone()) {
-        let routes = crate::grpc::log_routes(log, config.http.max_request_bytes)
+    let mesh = if config.mesh.enabled {
+        let authority = match &log {
+            Some(log) => Some(authority_keys(config, log, own_roots.first(), ct_key)?),
+            None => None,
+        };
+        let started = crate::mesh::start(
+            config,
+            identity.clone(),
+            log.clone(),
+            authority,
+            shutdown.clone(),
+        )
+        .await
+        .map_err(RunError::Mesh)?;
+        addrs.mesh = started
+            .listen_addrs
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        tasks.spawn("mesh", started.task);
+        Some(started.handle)
+    } else {
+        None
+    };
+    if let (Some(listener), Some(addr), Some(mesh)) =
+        (listeners.bundle_endpoint, addrs.bundle_endpoint, &mesh)
+    {
+        tasks.spawn(
+            "bundle endpoint",
+            crate::mesh::bundle_endpoint::serve(
+                listener,
+                identity.svid_updates(),
+                mesh.bundles(),
+                crate::mesh::bundle_endpoint::BundleEndpointConfig::default(),
+                shutdown.clone(),
+            ),
+        );
+        tracing::info!(%addr, "SPIFFE bundle endpoint listening");
+    }
+
+    if let (Some(listener), Some(addr)) = (listeners.grpc, addrs.grpc)
+        && (log.is_some() || mesh.is_some())
+    {
+        let routes = crate::grpc::routes(log.clone(), mesh.clone(), config.http.max_request_bytes)
             .await
             .map_err(RunError::Grpc)?;
         tasks.spawn(
@@ -299,6 +365,45 @@ pub async fn start_with(
         trigger,
         tasks,
         grace: config.shutdown.grace_period,
+    })
+}
+
+/// The keys the authority publishes in its domain record.
+fn authority_keys(
+    config: &Config,
+    log: &crate::log::LogHandle,
+    code_signing_root: Option<&Vec<u8>>,
+    ct_key: Option<Vec<u8>>,
+) -> Result<crate::mesh::publisher::AuthorityKeys, RunError> {
+    use provmesh_protocol::note::{Ed25519Verifier, KeyName, Verifier};
+    let trust_domain = &config.node.trust_domain;
+    let invalid = |reason: String| {
+        RunError::WitnessKey(crate::keyfile::KeyFileError::Invalid {
+            path: config.node.data_dir.clone(),
+            what: "authority key",
+            reason,
+        })
+    };
+    let witness = crate::mesh::publisher::load_or_create_witness_key(
+        &crate::mesh::publisher::witness_dir(&config.node.data_dir),
+        trust_domain,
+    )
+    .map_err(RunError::WitnessKey)?;
+    let log_origin = KeyName::new(log.origin()).map_err(|e| invalid(e.to_string()))?;
+    let log_verifier = Ed25519Verifier::new(log_origin.clone(), &log.public_key())
+        .map(Verifier::Ed25519)
+        .map_err(|e| invalid(e.to_string()))?;
+    Ok(crate::mesh::publisher::AuthorityKeys {
+        authority_id: config
+            .federation
+            .authority_id_of(trust_domain, trust_domain)
+            .ok_or_else(|| invalid("no authority ID".to_owned()))?,
+        log_origin,
+        log_verifier,
+        code_signing_root: code_signing_root.cloned(),
+        ct_key,
+        witness: witness.verifier(),
+        http_url: None,
     })
 }
 
@@ -428,6 +533,12 @@ pub enum RunError {
     /// The TLS configuration of the CA's mTLS listener could not be built.
     #[error("cannot configure the code-signing CA's mTLS listener: {0}")]
     Mtls(#[source] crate::ca::mtls::MtlsConfigError),
+    /// The mesh could not start.
+    #[error("cannot join the mesh: {0}")]
+    Mesh(#[source] crate::mesh::MeshStartError),
+    /// The authority's witness key could not be loaded or created.
+    #[error("cannot load the witness key: {0}")]
+    WitnessKey(#[source] crate::keyfile::KeyFileError),
     /// The gRPC services could not be built.
     #[error("cannot build the gRPC services: {0}")]
     Grpc(#[source] crate::grpc::RoutesError),

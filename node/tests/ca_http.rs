@@ -499,7 +499,8 @@ async fn the_ca_keys_persist_and_are_private() {
     let kept = authority.stop().await;
     let text = format!(
         "[node]\ntrust_domain = \"{TD}\"\ndata_dir = {dir:?}\n[metrics]\nenabled = false\n\
-         [grpc]\nenabled = false\n[http]\nlisten = \"127.0.0.1:0\"\n[authority]\nenabled = true\n",
+         [grpc]\nenabled = false\n[http]\nlisten = \"127.0.0.1:0\"\n[mesh]\nenabled = false\n\
+         [authority]\nenabled = true\n",
         dir = data_dir.display().to_string(),
     );
     let config = Config::parse(&text).unwrap();
@@ -537,7 +538,8 @@ async fn a_plain_node_forwards_only_self_verifying_requests() {
     let plain_dir = tempfile::tempdir().unwrap();
     let text = format!(
         "[node]\ntrust_domain = \"{TD}\"\ndata_dir = {dir:?}\nauthority_url = \"{url}/\"\n\
-         [metrics]\nenabled = false\n[grpc]\nenabled = false\n[http]\nlisten = \"127.0.0.1:0\"\n",
+         [metrics]\nenabled = false\n[grpc]\nenabled = false\n[http]\nlisten = \"127.0.0.1:0\"\n\
+         [mesh]\nenabled = false\n",
         dir = plain_dir.path().display().to_string(),
         url = authority.base,
     );

@@ -266,8 +266,9 @@ async fn a_workload_svid_on_the_connection_is_the_credential() {
     let (mut sender, server_id) = connect(mtls, &bundle, ClientCert::Svid(&svid), TLS13)
         .await
         .unwrap();
-    // The server presented the node's own X.509-SVID, valid under the dev CA's bundle.
-    assert_eq!(server_id, authority.node_id());
+    // The server presented the authority's own X.509-SVID, valid under the dev CA's
+    // bundle.
+    assert_eq!(server_id, authority.authority_id());
 
     let key = new_key();
     let (status, answer) = post(&mut sender, &csr_request(&key)).await.unwrap();
@@ -461,7 +462,7 @@ async fn the_mtls_listener_is_bound_only_on_an_authority_with_its_ca() {
         Config::parse(&format!(
             "[node]\ntrust_domain = \"{TD}\"\ndata_dir = {dir:?}\n\
              [metrics]\nenabled = false\n[grpc]\nenabled = false\n\
-             [http]\nlisten = \"127.0.0.1:0\"\n\
+             [http]\nlisten = \"127.0.0.1:0\"\n[mesh]\nenabled = false\n\
              [authority]\nenabled = {authority}\n\
              [authority.ca]\nenabled = {ca}\nmtls_listen = \"127.0.0.1:0\"\n",
             dir = dir.path().display().to_string(),

@@ -16,6 +16,7 @@ fn test_config(dir: &std::path::Path) -> Config {
     config.node.data_dir = dir.join("data");
     config.metrics.listen = "127.0.0.1:0".parse().unwrap();
     config.shutdown.grace_period = Duration::from_secs(5);
+    config.mesh.enabled = false;
     config
 }
 

@@ -113,7 +113,7 @@ fn log_level_flag_overrides_config_and_rust_log() {
 fn metrics_can_be_disabled() {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
-        "[node]\ntrust_domain = \"org-a.example\"\ndata_dir = {:?}\n[metrics]\nenabled = false\n",
+        "[node]\ntrust_domain = \"org-a.example\"\ndata_dir = {:?}\n[metrics]\nenabled = false\n[mesh]\nenabled = false\n",
         dir.path().join("data").display().to_string()
     );
     let config = write_file(dir.path(), "provmesh.toml", &text);

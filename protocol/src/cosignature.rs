@@ -221,6 +221,17 @@ impl CosignatureSigner {
         Ok(Self::from_seed(name, &seed))
     }
 
+    /// The key in the `PRIVATE+KEY+<name>+<id>+base64(0x04 || seed)` form that
+    /// [`CosignatureSigner::from_skey`] reads back. It is the secret: store it like one.
+    pub fn to_skey(&self) -> String {
+        crate::note::format_ed25519_skey(
+            &self.name,
+            self.key_id,
+            SIGNATURE_TYPE_COSIGNATURE_V1,
+            self.key.as_bytes(),
+        )
+    }
+
     /// The matching verifier.
     pub fn verifier(&self) -> CosignatureVerifier {
         CosignatureVerifier {

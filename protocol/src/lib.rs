@@ -30,12 +30,14 @@ pub mod ca;
 pub mod checkpoint;
 pub mod cosignature;
 pub mod dsse;
+pub mod federation;
 #[doc(hidden)]
 pub mod fuzz_targets;
 pub mod intoto;
 pub mod log;
 pub mod machine;
 pub mod merkle;
+pub mod mesh;
 pub mod note;
 mod pkix;
 pub mod proto;

@@ -1070,6 +1070,25 @@ fn format_vkey(name: &KeyName, key_id: KeyId, signature_type: u8, key: &[u8]) ->
 /// Parses `PRIVATE+KEY+<name>+<hex key ID>+base64(type || 32-byte seed)`, the signer key
 /// format of Go's note package (not part of the C2SP spec). The key ID is checked by the
 /// caller once the public key is derived.
+/// Formats Go's `PRIVATE+KEY+<name>+<id>+base64(<type> || seed)` signer key, the inverse
+/// of [`parse_ed25519_skey`].
+pub(crate) fn format_ed25519_skey(
+    name: &KeyName,
+    key_id: KeyId,
+    signature_type: u8,
+    seed: &[u8; 32],
+) -> String {
+    let mut key = Vec::with_capacity(33);
+    key.push(signature_type);
+    key.extend_from_slice(seed);
+    format!(
+        "PRIVATE+KEY+{}+{:08x}+{}",
+        name.as_str(),
+        u32::from_be_bytes(key_id.to_bytes()),
+        BASE64.encode(&key)
+    )
+}
+
 pub(crate) fn parse_ed25519_skey(
     skey: &str,
     expected_type: u8,
@@ -1223,14 +1242,11 @@ impl Ed25519Signer {
     /// The key in Go's `PRIVATE+KEY+<name>+<id>+base64(0x01 || seed)` form, which
     /// [`Ed25519Signer::from_skey`] reads back. It is the secret: store it like one.
     pub fn to_skey(&self) -> String {
-        let mut key = Vec::with_capacity(33);
-        key.push(SIGNATURE_TYPE_ED25519);
-        key.extend_from_slice(self.key.as_bytes());
-        format!(
-            "PRIVATE+KEY+{}+{:08x}+{}",
-            self.name.as_str(),
-            u32::from_be_bytes(self.key_id.to_bytes()),
-            BASE64.encode(&key)
+        format_ed25519_skey(
+            &self.name,
+            self.key_id,
+            SIGNATURE_TYPE_ED25519,
+            self.key.as_bytes(),
         )
     }
 

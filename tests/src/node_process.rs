@@ -43,6 +43,8 @@ pub fn authority_config(trust_domain: &str, data_dir: &Path, authority_log: &str
          enabled = false\n\n\
          [identity]\n\
          source = \"dev\"\n\n\
+         [mesh]\n\
+         enabled = false\n\n\
          [authority]\n\
          enabled = true\n\n\
          [authority.log]\n\
@@ -71,6 +73,7 @@ pub fn provmesh_command(bin: &Path) -> Command {
 pub struct NodeProcess {
     child: Child,
     http: SocketAddr,
+    ready: serde_json::Value,
     output: PathBuf,
 }
 
@@ -106,6 +109,7 @@ impl NodeProcess {
         let mut node = NodeProcess {
             child,
             http: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ready: serde_json::Value::Null,
             output,
         };
         let deadline = Instant::now() + within;
@@ -117,6 +121,7 @@ impl NodeProcess {
                     .as_str()
                     .and_then(|a| a.parse().ok())
                     .unwrap_or_else(|| panic!("no http address in the ready file: {text}"));
+                node.ready = json;
                 return node;
             }
             if let Some(status) = node.child.try_wait().unwrap() {
@@ -132,6 +137,11 @@ impl NodeProcess {
             );
             std::thread::sleep(POLL_EVERY);
         }
+    }
+
+    /// The ready file's document: every bound address (`grpc`, `mesh`, …).
+    pub fn ready(&self) -> &serde_json::Value {
+        &self.ready
     }
 
     /// Where the node serves its HTTP API.

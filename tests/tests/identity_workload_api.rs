@@ -47,7 +47,7 @@ fn td(name: &str) -> TrustDomain {
 fn spire_config(dir: &Path, domain: &str, endpoint: &str, timeout: &str) -> Config {
     Config::parse(&format!(
         "[node]\ntrust_domain = {domain:?}\ndata_dir = {:?}\n\n[identity]\nsource = \"spire\"\n\
-         workload_api_socket = {endpoint:?}\nstartup_timeout = {timeout:?}\n",
+         workload_api_socket = {endpoint:?}\nstartup_timeout = {timeout:?}\n\n[mesh]\nenabled = false\n",
         dir.join("data").display().to_string()
     ))
     .unwrap()

@@ -1190,6 +1190,8 @@ fn node_config(dir: &Path, args: &BenchLogArgs) -> String {
          # The bench measures the HTTP API; no gRPC listener on a fixed port.\n\
          [grpc]\n\
          enabled = false\n\n\
+         [mesh]\n\
+         enabled = false\n\n\
          [authority]\n\
          enabled = true\n\n\
          [authority.log]\n\

@@ -65,7 +65,7 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_CONNECTIONS: usize = 1024;
 /// How long accepting pauses after an error that is not about one connection (e.g. out
 /// of file descriptors), so such an error cannot make the loop spin.
-const ACCEPT_ERROR_PAUSE: Duration = Duration::from_secs(1);
+pub(crate) const ACCEPT_ERROR_PAUSE: Duration = Duration::from_secs(1);
 
 /// The X.509-SVID chain the client presented on the mTLS connection a request arrived
 /// on: DER, leaf first, as the TLS layer received it — not validated (see the module
@@ -103,11 +103,7 @@ pub fn tls_config(
     let verifier = PeerChainVerifier {
         algorithms: provider.signature_verification_algorithms,
     };
-    let resolver = SvidResolver {
-        svid,
-        provider: Arc::clone(&provider),
-        current: Mutex::new(None),
-    };
+    let resolver = SvidResolver::new(svid, Arc::clone(&provider), "mTLS CA");
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(MtlsConfigError::Provider)?
@@ -231,7 +227,7 @@ async fn connection(
 
 /// Accept errors about one incoming connection (it was reset before it was accepted),
 /// not about the listener.
-fn is_connection_error(error: &std::io::Error) -> bool {
+pub(crate) fn is_connection_error(error: &std::io::Error) -> bool {
     use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
     matches!(
         error.kind(),
@@ -240,13 +236,16 @@ fn is_connection_error(error: &std::io::Error) -> bool {
 }
 
 /// The server certificate: the node's current X.509-SVID. The parsed key is kept with the
-/// SVID it came from and rebuilt only when the watch holds a new one.
+/// SVID it came from and rebuilt only when the watch holds a new one. Also the server
+/// certificate of the SPIFFE bundle endpoint (`crate::mesh::bundle_endpoint`).
 #[derive(Debug)]
-struct SvidResolver {
+pub(crate) struct SvidResolver {
     svid: watch::Receiver<Arc<NodeSvid>>,
     provider: Arc<CryptoProvider>,
     /// The last SVID seen and its certified key.
     current: Mutex<Option<Presented>>,
+    /// The listener's name in logs, e.g. "mTLS CA".
+    server: &'static str,
 }
 
 /// An SVID and what it gave as TLS certificate.
@@ -258,6 +257,21 @@ struct Presented {
 }
 
 impl SvidResolver {
+    /// Presents the SVID in `svid` (followed live), loaded with `provider`; `server` names
+    /// the listener in logs.
+    pub(crate) fn new(
+        svid: watch::Receiver<Arc<NodeSvid>>,
+        provider: Arc<CryptoProvider>,
+        server: &'static str,
+    ) -> SvidResolver {
+        SvidResolver {
+            svid,
+            provider,
+            current: Mutex::new(None),
+            server,
+        }
+    }
+
     /// The certified key of the SVID in the watch now.
     fn current(&self) -> Option<Arc<CertifiedKey>> {
         let svid = Arc::clone(&self.svid.borrow());
@@ -276,15 +290,16 @@ impl SvidResolver {
         // `from_der` also checks that the key is the leaf's.
         let key = match CertifiedKey::from_der(chain, key, &self.provider) {
             Ok(key) => {
-                tracing::debug!(spiffe_id = %svid.spiffe_id, "mTLS CA: presenting the node's X.509-SVID");
+                tracing::debug!(spiffe_id = %svid.spiffe_id, "{}: presenting the node's X.509-SVID", self.server);
                 Some(Arc::new(key))
             }
             Err(error) => {
                 tracing::warn!(
                     %error,
                     spiffe_id = %svid.spiffe_id,
-                    "mTLS CA: the node's X.509-SVID cannot be used as TLS certificate; \
-                     handshakes fail until the next SVID"
+                    "{}: the node's X.509-SVID cannot be used as TLS certificate; \
+                     handshakes fail until the next SVID",
+                    self.server
                 );
                 None
             }
@@ -388,11 +403,11 @@ mod tests {
     }
 
     fn resolver(svid: watch::Receiver<Arc<NodeSvid>>) -> SvidResolver {
-        SvidResolver {
+        SvidResolver::new(
             svid,
-            provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
-            current: Mutex::new(None),
-        }
+            Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+            "mTLS CA",
+        )
     }
 
     #[test]

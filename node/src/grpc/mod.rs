@@ -3,19 +3,22 @@
 //!
 //! The messages, and the `.proto` files that document the API, live in
 //! [`provmesh_protocol::proto`]; `build.rs` generates the services (server and client)
-//! over those message types, and [`v1`] gathers both. [`log_routes`] builds the routes
-//! over a running log, [`serve`] runs them until shutdown.
+//! over those message types, and [`v1`] gathers both. [`routes`] builds the routes over
+//! the node's running services ([`log_routes`] over a log alone), [`serve`] runs them
+//! until shutdown.
 //!
 //! | service | what |
 //! | --- | --- |
-//! | `provmesh.v1.LogService` | the domain transparency log ([`log`]) |
-//! | `grpc.health.v1.Health` | `SERVING` for the overall server (`""`) and for `provmesh.v1.LogService` |
+//! | `provmesh.v1.LogService` | the domain transparency log ([`log`]), on the authority |
+//! | `provmesh.v1.MeshService` | the node's view of the mesh ([`mesh`]), on every node in the mesh |
+//! | `grpc.health.v1.Health` | `SERVING` for the overall server (`""`) and for each service above that runs |
 //! | `grpc.reflection.v1.ServerReflection` (and `v1alpha`) | the descriptors of all the above, for `grpcurl` and similar tools |
 //!
 //! The API is plaintext HTTP/2 (h2c), like the HTTP API: it is meant for loopback, a
 //! private network or a TLS-terminating proxy.
 
 pub mod log;
+pub mod mesh;
 
 use tonic::server::NamedService as _;
 use tonic::service::Routes;
@@ -24,6 +27,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 use crate::log::LogHandle;
+use crate::mesh::MeshHandle;
 use crate::shutdown::Shutdown;
 
 /// The `provmesh.v1` package: the protocol crate's messages and the generated services
@@ -55,41 +59,77 @@ pub enum RoutesError {
 }
 
 /// The gRPC routes of the log: `provmesh.v1.LogService` over `handle`, health checking
-/// (the log service reported `SERVING`) and server reflection.
-///
-/// `max_message_bytes` bounds a request message (a proposed entry, in practice): use the
-/// HTTP API's body limit, 1 MiB by default. A longer request is refused with
-/// `OUT_OF_RANGE` before it is read whole.
+/// and server reflection. See [`routes`].
 pub async fn log_routes(
     handle: LogHandle,
     max_message_bytes: usize,
 ) -> Result<Routes, RoutesError> {
-    let server = v1::log_service_server::LogServiceServer::new(log::LogGrpc::new(handle))
-        .max_decoding_message_size(max_message_bytes.saturating_add(MESSAGE_FRAMING_SLACK));
+    routes(Some(handle), None, max_message_bytes).await
+}
 
+/// The gRPC routes of a node: `provmesh.v1.LogService` over `log` (on the authority),
+/// `provmesh.v1.MeshService` over `mesh` (when the node is in the mesh), health checking
+/// (each running service reported `SERVING`) and server reflection.
+///
+/// `max_message_bytes` bounds a request message (a proposed entry, in practice): use the
+/// HTTP API's body limit, 1 MiB by default. A longer request is refused with
+/// `OUT_OF_RANGE` before it is read whole.
+pub async fn routes(
+    log: Option<LogHandle>,
+    mesh: Option<MeshHandle>,
+    max_message_bytes: usize,
+) -> Result<Routes, RoutesError> {
     let (health, health_service) = tonic_health::server::health_reporter();
     // gRPC health checking: the empty name is the whole server, which the reporter starts
     // as SERVING; each service is checked by its full name.
-    health
-        .set_service_status(
-            v1::log_service_server::LogServiceServer::<log::LogGrpc>::NAME,
-            ServingStatus::Serving,
-        )
-        .await;
-
+    // Reflection lists what this server serves, not every service of the descriptors: a
+    // node outside the mesh has no MeshService, a plain node no LogService.
+    let mut served = vec![
+        tonic_health::pb::health_server::HealthServer::<tonic_health::server::HealthService>::NAME,
+        "grpc.reflection.v1.ServerReflection",
+    ];
+    if log.is_some() {
+        served.push(v1::log_service_server::LogServiceServer::<log::LogGrpc>::NAME);
+    }
+    if mesh.is_some() {
+        served.push(v1::mesh_service_server::MeshServiceServer::<mesh::MeshGrpc>::NAME);
+    }
     let reflection = || {
-        tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(provmesh_protocol::proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        served.iter().fold(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(provmesh_protocol::proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET),
+            |builder, name| builder.with_service_name(*name),
+        )
     };
     // v1 is the current protocol; v1alpha is what older tools (grpcurl before 1.9) ask.
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
-
-    Ok(Routes::new(server)
-        .add_service(health_service)
+    let mut routes = Routes::new(health_service)
         .add_service(reflection_v1)
-        .add_service(reflection_v1alpha))
+        .add_service(reflection_v1alpha);
+    if let Some(log) = log {
+        let server = v1::log_service_server::LogServiceServer::new(log::LogGrpc::new(log))
+            .max_decoding_message_size(max_message_bytes.saturating_add(MESSAGE_FRAMING_SLACK));
+        health
+            .set_service_status(
+                v1::log_service_server::LogServiceServer::<log::LogGrpc>::NAME,
+                ServingStatus::Serving,
+            )
+            .await;
+        routes = routes.add_service(server);
+    }
+    if let Some(mesh) = mesh {
+        let server = v1::mesh_service_server::MeshServiceServer::new(mesh::MeshGrpc::new(mesh));
+        health
+            .set_service_status(
+                v1::mesh_service_server::MeshServiceServer::<mesh::MeshGrpc>::NAME,
+                ServingStatus::Serving,
+            )
+            .await;
+        routes = routes.add_service(server);
+    }
+    Ok(routes)
 }
 
 /// Serves `routes` on `listener` until `shutdown` fires, then stops accepting

@@ -9,11 +9,11 @@
 
 pub mod dev_ca;
 pub mod source;
+pub mod svid_signer;
 pub mod workload_api;
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
-use provmesh_protocol::machine::Timestamp;
 use provmesh_protocol::spiffe::{SpiffeId, TrustBundle, TrustDomain};
 
 pub use dev_ca::{
@@ -35,14 +35,11 @@ pub fn verify_jwt_svid(
     bundle: &TrustBundle,
     now: SystemTime,
 ) -> Result<SpiffeId, JwtSvidError> {
-    let millis = now
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     provmesh_protocol::spiffe::jwt::verify_jwt_svid(
         token,
         expected_audience,
         trust_domain,
         bundle,
-        Timestamp::from_unix_millis(millis),
+        crate::clock::timestamp_of(now),
     )
 }

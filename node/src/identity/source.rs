@@ -16,6 +16,9 @@
 //!   where the node id is 32 random hex digits created once in
 //!   `<data_dir>/identity/node-id` — stable across restarts, distinct for every data
 //!   directory, and independent of host names (which change with every Kubernetes pod).
+//!   The authority (`authority.enabled`) gets the domain's authority ID instead
+//!   (`federation.authority_id`, default `spiffe://<trust domain>/provmesh/authority`).
+//!   `identity.dev_ca_dir` lets the nodes of one domain share one dev CA.
 //!   The task renews the SVID when half its lifetime has passed, as SPIRE agents do. The
 //!   bundle does not change while the node runs (a new root needs a restart).
 //! * **spire**: the agent decides the SPIFFE ID and rotation; the task republishes what
@@ -334,9 +337,14 @@ impl Identity {
     }
 }
 
-/// Opens (or creates) the dev CA of `config`'s trust domain in `<data_dir>/identity/`.
+/// Opens (or creates) the dev CA of `config`'s trust domain in `identity.dev_ca_dir`,
+/// by default `<data_dir>/identity/`.
 pub fn open_dev_ca(config: &Config, dev_ca: DevCaConfig) -> Result<DevCa, OpenIdentityError> {
-    let dir = identity_dir(&config.node.data_dir);
+    let dir = config
+        .identity
+        .dev_ca_dir
+        .clone()
+        .unwrap_or_else(|| identity_dir(&config.node.data_dir));
     DevCa::open(&dir, &config.node.trust_domain, dev_ca, SystemTime::now())
         .map_err(|source| OpenIdentityError::DevCa { dir, source })
 }
@@ -399,9 +407,25 @@ fn open_dev(
     let ca = Arc::new(open_dev_ca(config, options.dev_ca.clone())?);
     let node_id = load_or_create_node_id(&identity_dir(&config.node.data_dir))?;
     let trust_domain = config.node.trust_domain.clone();
-    let id = dev_node_spiffe_id(&trust_domain, &node_id).ok_or_else(|| NodeIdError::Invalid {
-        path: identity_dir(&config.node.data_dir).join(NODE_ID_FILE),
-    })?;
+    // The authority speaks for its domain (it signs the domain's records) under the
+    // domain's authority ID; every other node under its own node ID.
+    let authority_id = config
+        .authority
+        .enabled
+        .then(|| {
+            config
+                .federation
+                .authority_id_of(&trust_domain, &trust_domain)
+        })
+        .flatten();
+    let id = match authority_id {
+        Some(id) => id,
+        None => {
+            dev_node_spiffe_id(&trust_domain, &node_id).ok_or_else(|| NodeIdError::Invalid {
+                path: identity_dir(&config.node.data_dir).join(NODE_ID_FILE),
+            })?
+        }
+    };
     let validity = options
         .node_svid_validity
         .unwrap_or(ca.config().max_svid_validity);

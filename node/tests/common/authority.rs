@@ -38,6 +38,7 @@ impl TestAuthority {
             "[node]\ntrust_domain = \"{TD}\"\ndata_dir = {dir:?}\n\
              [metrics]\nenabled = false\n[grpc]\nenabled = false\n\
              [http]\nlisten = \"127.0.0.1:0\"\n\
+             [mesh]\nenabled = false\n\
              [authority]\nenabled = true\n{extra}",
             dir = data_dir.path().display().to_string(),
         );
@@ -90,10 +91,9 @@ impl TestAuthority {
         .unwrap()
     }
 
-    /// The node's own SPIFFE ID (dev identity: `/provmesh/node/<node id>`).
-    pub(crate) fn node_id(&self) -> SpiffeId {
-        let node_id =
-            std::fs::read_to_string(self.data_dir.path().join("identity").join("node-id")).unwrap();
-        SpiffeId::parse(&format!("spiffe://{TD}/provmesh/node/{}", node_id.trim())).unwrap()
+    /// The authority's own SPIFFE ID: with the dev identity an authority holds the
+    /// domain's authority ID (`spiffe://<trust domain>/provmesh/authority`).
+    pub(crate) fn authority_id(&self) -> SpiffeId {
+        SpiffeId::parse(&format!("spiffe://{TD}/provmesh/authority")).unwrap()
     }
 }

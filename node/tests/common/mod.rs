@@ -81,7 +81,7 @@ pub(crate) fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
 /// by `extra` TOML.
 pub(crate) fn node_config(dir: &Path, extra: &str) -> String {
     format!(
-        "[node]\ntrust_domain = \"org-a.example\"\ndata_dir = {:?}\n\n[metrics]\nlisten = \"127.0.0.1:0\"\n\n[shutdown]\ngrace_period = \"5s\"\n{extra}",
+        "[node]\ntrust_domain = \"org-a.example\"\ndata_dir = {:?}\n\n[metrics]\nlisten = \"127.0.0.1:0\"\n\n[shutdown]\ngrace_period = \"5s\"\n\n[mesh]\nenabled = false\n{extra}",
         dir.join("data").display().to_string()
     )
 }

@@ -40,9 +40,11 @@ use x509_parser::pem::Pem;
 use x509_parser::prelude::FromDer as _;
 
 use crate::machine::Timestamp;
-use crate::pkix::{IssuerKey, KeyType, SigAlg};
+use crate::pkix::SigAlg;
 use crate::spiffe::jwt::{JwtSvidError, MAX_JWT_SVID_LEN, verify_jwt_svid};
-use crate::spiffe::x509::{MAX_SVID_CHAIN_LEN, X509SvidError, verify_x509_svid};
+use crate::spiffe::x509::{
+    MAX_SVID_CHAIN_LEN, X509SvidError, verify_svid_signature, verify_x509_svid,
+};
 use crate::spiffe::{SpiffeId, TrustBundle, TrustDomain};
 
 /// The audience a JWT-SVID must carry to obtain a code-signing certificate (Sigstore
@@ -491,22 +493,10 @@ fn authenticate(
         }
         Credential::X509SvidProof { chain, signature } => {
             let svid = verify_x509_svid(chain, trust_domain, bundle, now)?;
-            let spki = x509_parser::x509::SubjectPublicKeyInfo::from_der(&svid.public_key_spki_der)
-                .map_err(|_| RequestError::BadSvidProof)?
-                .1;
-            // The SVID key signs with its natural hash: SHA-256 for P-256 and RSA,
-            // SHA-384 for P-384.
-            let alg = match KeyType::of(&spki) {
-                KeyType::P384 => SigAlg::EcdsaSha384,
-                KeyType::Rsa => SigAlg::RsaPkcs1Sha256,
-                _ => SigAlg::EcdsaSha256,
-            };
-            let key = IssuerKey::from_spki(&spki).map_err(|_| RequestError::BadSvidProof)?;
             let message = x509_svid_proof_message(subject_spki_der);
-            match key.verify(alg, &message, signature) {
-                Some(true) => Ok((svid.spiffe_id, AuthMethod::X509SvidProof)),
-                _ => Err(RequestError::BadSvidProof),
-            }
+            verify_svid_signature(&svid, &message, signature)
+                .map_err(|_| RequestError::BadSvidProof)?;
+            Ok((svid.spiffe_id, AuthMethod::X509SvidProof))
         }
     }
 }

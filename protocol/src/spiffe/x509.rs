@@ -25,9 +25,10 @@
 
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::GeneralName;
+use x509_parser::prelude::FromDer as _;
 
 use crate::machine::Timestamp;
-use crate::pkix::{IssuerKey, SigAlg, check_extensions, parse_certificate};
+use crate::pkix::{IssuerKey, KeyType, SigAlg, check_extensions, parse_certificate};
 use crate::spiffe::{SpiffeId, TrustBundle, TrustDomain};
 
 /// The most certificates an X.509-SVID chain may hold, leaf included.
@@ -122,6 +123,45 @@ pub enum X509SvidError {
         /// The trust domain.
         trust_domain: String,
     },
+}
+
+/// Checks that `signature` over `message` was made with the key of the X.509-SVID leaf
+/// `svid` (already validated with [`verify_x509_svid`]).
+///
+/// The SVID key signs with its natural hash: ECDSA P-256 and RSA PKCS #1 v1.5 with
+/// SHA-256, ECDSA P-384 with SHA-384 (the key types SPIRE issues: `ec-p256` by default,
+/// `ec-p384`, `rsa-2048`, `rsa-4096`). ECDSA signatures are ASN.1 DER.
+pub fn verify_svid_signature(
+    svid: &VerifiedX509Svid,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), SvidSignatureError> {
+    let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&svid.public_key_spki_der)
+        .map_err(|_| SvidSignatureError::UnsupportedKey)?;
+    let alg = match KeyType::of(&spki) {
+        KeyType::P256 => SigAlg::EcdsaSha256,
+        KeyType::P384 => SigAlg::EcdsaSha384,
+        KeyType::Rsa => SigAlg::RsaPkcs1Sha256,
+        _ => return Err(SvidSignatureError::UnsupportedKey),
+    };
+    let key = IssuerKey::from_spki(&spki).map_err(|_| SvidSignatureError::UnsupportedKey)?;
+    match key.verify(alg, message, signature) {
+        Some(true) => Ok(()),
+        Some(false) => Err(SvidSignatureError::BadSignature),
+        None => Err(SvidSignatureError::UnsupportedKey),
+    }
+}
+
+/// Why a signature is not one of an X.509-SVID's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SvidSignatureError {
+    /// The SVID's key is not ECDSA P-256/P-384 or RSA.
+    #[error("the X.509-SVID's key type cannot sign here (ECDSA P-256/P-384 or RSA only)")]
+    UnsupportedKey,
+    /// The signature does not verify with the SVID's key.
+    #[error("the signature does not verify with the X.509-SVID's key")]
+    BadSignature,
 }
 
 /// Validates `chain` (leaf first, DER) as an X.509-SVID of `trust_domain` under its

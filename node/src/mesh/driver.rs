@@ -1,0 +1,947 @@
+//! The mesh task: the one owner of the libp2p swarm and of the protocol machines it
+//! feeds — the domain registry, the peer book and the checkpoint book of
+//! `provmesh_protocol` — in the loop of `provmesh_protocol::machine`: every input (a
+//! swarm event, a command, a timer, an identity change) goes into a machine, then the
+//! machines' outputs are drained and performed.
+//!
+//! What this task decides itself is transport: which connection to send a request on,
+//! when to dial, how a gossip verdict is reported to gossipsub. Whether a record, a node
+//! record or a checkpoint is acceptable, what is relayed, when to pull and whom to
+//! penalise are the machines' answers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Swarm, identify, kad};
+use provmesh_protocol::federation::domain_record::{SignedDomainRecord, domain_record_entry};
+use provmesh_protocol::federation::node_record::{NodeRecord, SignedNodeRecord};
+use provmesh_protocol::federation::registry::{
+    Accepted, DomainRegistry, DomainState, RecordRejected,
+};
+use provmesh_protocol::machine::Timestamp;
+use provmesh_protocol::mesh::checkpoints::{
+    CheckpointBook, CheckpointEvent, FollowPolicy, Relay, RequestId,
+};
+use provmesh_protocol::mesh::peers::{
+    Admission, Binding, MessageClass, Offence, PeerAction, PeerBook, domain_record_offence,
+    node_record_offence,
+};
+use provmesh_protocol::mesh::wire::{self, Gossip, Hello, Request, Response, Summary};
+use provmesh_protocol::proto::provmesh::v1 as pb;
+use provmesh_protocol::spiffe::{TrustBundle, TrustDomain};
+use tokio::sync::{mpsc, watch};
+
+use super::handle::Command;
+use super::publisher::RecordPublisher;
+use super::store::MeshStore;
+use super::transport::{MeshBehaviour, MeshEvent};
+use crate::clock;
+use crate::identity::svid_signer::SvidSigner;
+use crate::identity::{Identity, NodeSvid};
+use crate::log::LogHandle;
+use crate::shutdown::Shutdown;
+
+/// How often the task wakes at least: timers of the machines, the own log's checkpoint.
+const TICK: Duration = Duration::from_millis(200);
+
+/// What an outbound request was for.
+#[derive(Debug)]
+enum Pending {
+    Hello,
+    Summary,
+    Consistency(RequestId),
+    RecordChain,
+}
+
+/// Everything the mesh task owns.
+pub(crate) struct MeshTask {
+    pub(crate) swarm: Swarm<MeshBehaviour>,
+    pub(crate) registry: DomainRegistry,
+    pub(crate) peers: PeerBook<PeerId>,
+    pub(crate) checkpoints: CheckpointBook<PeerId>,
+    pub(crate) follow: FollowPolicy,
+    pub(crate) store: MeshStore,
+    pub(crate) identity: Identity,
+    pub(crate) log: Option<LogHandle>,
+    pub(crate) publisher: Option<RecordPublisher>,
+    pub(crate) commands: mpsc::Receiver<Command>,
+    /// The sender side of `commands`, for the task's own spawned work.
+    pub(crate) self_commands: mpsc::Sender<Command>,
+    pub(crate) bundles: watch::Sender<Arc<BTreeMap<TrustDomain, TrustBundle>>>,
+    pub(crate) listen_addrs: Vec<Multiaddr>,
+    pub(crate) node_record_lifetime: Duration,
+    pub(crate) max_clock_skew_secs: u64,
+    /// The current signed node record, JSON.
+    pub(crate) node_record: Vec<u8>,
+    /// When it must be re-issued.
+    pub(crate) node_record_renew_at: Timestamp,
+    pending: HashMap<OutboundRequestId, Pending>,
+    /// Peers with a connection open.
+    connected: BTreeMap<PeerId, usize>,
+    /// Topics this node subscribed to.
+    subscribed: BTreeMap<String, IdentTopic>,
+    /// Size of the own log's checkpoint last fed in (authority).
+    own_checkpoint_size: Option<u64>,
+}
+
+/// Why the mesh task failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MeshTaskError {
+    /// The node record could not be signed.
+    #[error("cannot sign the node record: {0}")]
+    NodeRecord(String),
+}
+
+impl MeshTask {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        swarm: Swarm<MeshBehaviour>,
+        registry: DomainRegistry,
+        peers: PeerBook<PeerId>,
+        checkpoints: CheckpointBook<PeerId>,
+        follow: FollowPolicy,
+        store: MeshStore,
+        identity: Identity,
+        log: Option<LogHandle>,
+        publisher: Option<RecordPublisher>,
+        commands: mpsc::Receiver<Command>,
+        self_commands: mpsc::Sender<Command>,
+        bundles: watch::Sender<Arc<BTreeMap<TrustDomain, TrustBundle>>>,
+        listen_addrs: Vec<Multiaddr>,
+        node_record_lifetime: Duration,
+        max_clock_skew_secs: u64,
+    ) -> Result<MeshTask, MeshTaskError> {
+        let mut task = MeshTask {
+            swarm,
+            registry,
+            peers,
+            checkpoints,
+            follow,
+            store,
+            identity,
+            log,
+            publisher,
+            commands,
+            self_commands,
+            bundles,
+            listen_addrs,
+            node_record_lifetime,
+            max_clock_skew_secs,
+            node_record: Vec::new(),
+            node_record_renew_at: Timestamp::EPOCH,
+            pending: HashMap::new(),
+            connected: BTreeMap::new(),
+            subscribed: BTreeMap::new(),
+            own_checkpoint_size: None,
+        };
+        task.reissue_node_record(clock::now())?;
+        task.subscribe(wire::DOMAIN_RECORDS_TOPIC.to_owned());
+        task.sync_logs();
+        task.publish_bundles();
+        Ok(task)
+    }
+
+    /// Runs until `shutdown`.
+    pub(crate) async fn run(mut self, shutdown: Shutdown) -> Result<(), MeshTaskError> {
+        let mut svid_updates = self.identity.svid_updates();
+        let mut bundle_updates = self.identity.bundle_updates();
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        if let Some(publisher) = &mut self.publisher {
+            publisher.wake();
+        }
+        loop {
+            tokio::select! {
+                () = shutdown.triggered() => return Ok(()),
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                Some(command) = self.commands.recv() => self.on_command(command),
+                Ok(()) = svid_updates.changed() => {
+                    // A rotated SVID signs a new node record at once (peers hold records
+                    // that must not outlive the SVID that signed them).
+                    self.reissue_node_record(clock::now())?;
+                    self.send_hello_to_all();
+                }
+                Ok(()) = bundle_updates.changed() => {
+                    if let Some(publisher) = &mut self.publisher {
+                        publisher.wake();
+                    }
+                }
+                _ = tick.tick() => self.on_tick()?,
+            }
+            self.drain();
+        }
+    }
+
+    fn on_tick(&mut self) -> Result<(), MeshTaskError> {
+        let now = clock::now();
+        if now >= self.node_record_renew_at {
+            self.reissue_node_record(now)?;
+            self.send_hello_to_all();
+        }
+        self.peers.handle_timeout(now);
+        self.checkpoints.handle_timeout(now);
+        self.feed_own_checkpoint(now);
+        self.publish_own_record(now);
+        Ok(())
+    }
+
+    // ---- Own objects ------------------------------------------------------------------
+
+    /// Signs a node record for the current SVID, living `node_record_lifetime` but never
+    /// beyond the SVID; it is renewed at half its life.
+    fn reissue_node_record(&mut self, now: Timestamp) -> Result<(), MeshTaskError> {
+        let svid: Arc<NodeSvid> = self.identity.svid();
+        let issued = now.as_unix_seconds();
+        let svid_end = clock::timestamp_of(svid.not_after).as_unix_seconds();
+        let expires = issued
+            .saturating_add(self.node_record_lifetime.as_secs())
+            .min(svid_end);
+        let addresses = self.listen_addrs.iter().map(ToString::to_string).collect();
+        let record = NodeRecord::new(
+            self.swarm.local_peer_id().to_string(),
+            svid.spiffe_id.clone(),
+            addresses,
+            issued,
+            expires,
+        )
+        .map_err(|e| MeshTaskError::NodeRecord(e.to_string()))?;
+        let signer =
+            SvidSigner::new(&svid).map_err(|e| MeshTaskError::NodeRecord(e.to_string()))?;
+        let signed = SignedNodeRecord::sign(&record, &signer, svid.chain_der.clone())
+            .map_err(|e| MeshTaskError::NodeRecord(e.to_string()))?;
+        self.node_record = signed.to_json();
+        let half = expires.saturating_sub(issued) / 2;
+        self.node_record_renew_at = Timestamp::from_unix_seconds(issued + half.max(1));
+        Ok(())
+    }
+
+    fn hello(&self) -> Hello {
+        Hello {
+            node_record: self.node_record.clone(),
+            serves_origins: self
+                .log
+                .as_ref()
+                .map(|log| vec![log.origin().to_owned()])
+                .unwrap_or_default(),
+        }
+    }
+
+    fn send_hello_to_all(&mut self) {
+        let peers: Vec<PeerId> = self.connected.keys().copied().collect();
+        for peer in peers {
+            self.send_request(peer, &Request::Hello(self.hello()), Pending::Hello);
+        }
+    }
+
+    /// Feeds the own log's newest checkpoint (authority) into the checkpoint book, which
+    /// publishes it when it is new.
+    fn feed_own_checkpoint(&mut self, now: Timestamp) {
+        let Some(log) = &self.log else { return };
+        let Some(latest) = log.latest_checkpoint() else {
+            return;
+        };
+        if self.own_checkpoint_size == Some(latest.size) {
+            return;
+        }
+        self.own_checkpoint_size = Some(latest.size);
+        let note = latest.note.clone();
+        if self.checkpoints.handle_checkpoint(now, None, &note) == Relay::Accept {
+            self.publish(wire::log_topic(log.origin()), Gossip::Checkpoint(note));
+        }
+    }
+
+    /// Authority: publishes a new domain record when its keys or bundle changed — signed
+    /// with the SVID, appended to the own log first, then accepted locally and gossiped.
+    fn publish_own_record(&mut self, now: Timestamp) {
+        let Some(publisher) = &mut self.publisher else {
+            return;
+        };
+        let own = self.identity.trust_domain().clone();
+        let previous = self.registry.domain(&own).and_then(|d| d.record());
+        let Some(signed) = publisher.poll(now, previous, &self.identity, &self.listen_addrs) else {
+            return;
+        };
+        let Some(log) = self.log.clone() else { return };
+        // The record goes into the domain's own log before anyone else sees it, so that
+        // witnesses can detect a domain showing different records to different peers.
+        let entry = match domain_record_entry(&signed) {
+            Ok(entry) => entry,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot make the domain record's log entry");
+                return;
+            }
+        };
+        let commands = self.self_commands.clone();
+        tokio::spawn(async move {
+            let outcome = match log.append_admitted(entry).await {
+                Ok(_) => Some(Box::new(signed)),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot log the domain record");
+                    None
+                }
+            };
+            let _ = commands.send(Command::RecordLogged(outcome)).await;
+        });
+        publisher.mark_in_flight();
+    }
+
+    // ---- Commands ---------------------------------------------------------------------
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+            Command::RecordLogged(outcome) => {
+                if let Some(publisher) = &mut self.publisher {
+                    publisher.logged();
+                }
+                if let Some(signed) = outcome {
+                    self.accept_record(clock::now(), None, *signed, true);
+                }
+            }
+        }
+    }
+
+    fn status(&self) -> pb::MeshStatus {
+        let now = clock::now();
+        let svid = self.identity.svid();
+        let domains = self
+            .registry
+            .domains()
+            .map(|state| {
+                let record = state.record();
+                pb::DomainStatus {
+                    trust_domain: state.trust_domain().to_string(),
+                    has_record: record.is_some(),
+                    record_sequence: record.map_or(0, |r| r.sequence()),
+                    spiffe_sequence: record
+                        .and_then(|r| r.bundle().sequence())
+                        .unwrap_or_default(),
+                    issued_at: record.map_or(0, |r| r.record().issued_at),
+                    revoked: state.is_revoked(),
+                    authority_id: state.authority_id().to_string(),
+                    chain_length: state.chain().count() as u64,
+                }
+            })
+            .collect();
+        let owners: BTreeMap<String, String> = self
+            .registry
+            .log_origins()
+            .map(|(td, origin)| (origin.as_str().to_owned(), td.to_string()))
+            .collect();
+        let logs = self
+            .checkpoints
+            .logs()
+            .map(|log| pb::LogStatus {
+                origin: log.origin.to_owned(),
+                trust_domain: owners.get(log.origin).cloned().unwrap_or_default(),
+                followed: log.followed,
+                size: log.latest.map_or(0, |l| l.size),
+                root_hash: log.latest.map(|l| l.root.to_vec()).unwrap_or_default(),
+                adopted_at_unix_ms: log.latest.map_or(0, |l| l.adopted_at.as_unix_millis()),
+            })
+            .collect();
+        let peers = self
+            .peers
+            .snapshot(now)
+            .into_iter()
+            .filter(|p| p.connected)
+            .map(|p| pb::PeerStatus {
+                peer_id: p.peer.to_string(),
+                spiffe_id: p.spiffe_id.map(|id| id.to_string()).unwrap_or_default(),
+                score: p.score as f64,
+                banned: p.banned_until.is_some(),
+            })
+            .collect();
+        pb::MeshStatus {
+            trust_domain: self.identity.trust_domain().to_string(),
+            spiffe_id: svid.spiffe_id.to_string(),
+            peer_id: self.swarm.local_peer_id().to_string(),
+            listen_addresses: self.listen_addrs.iter().map(ToString::to_string).collect(),
+            domains,
+            logs,
+            peers,
+        }
+    }
+
+    // ---- Domain records ---------------------------------------------------------------
+
+    /// Accepts a signed record from `from` (None: this node's own publisher). Returns the
+    /// gossip verdict.
+    fn accept_record(
+        &mut self,
+        now: Timestamp,
+        from: Option<PeerId>,
+        signed: SignedDomainRecord,
+        publish: bool,
+    ) -> MessageAcceptance {
+        match self.registry.accept(now, signed.clone()) {
+            Ok(Accepted::New {
+                trust_domain,
+                sequence,
+                revoked,
+            }) => {
+                if let Err(e) =
+                    self.store
+                        .put_record(trust_domain.as_str(), sequence, &signed.to_json())
+                {
+                    tracing::error!(error = %e, "cannot store an accepted domain record");
+                }
+                if revoked {
+                    tracing::warn!(%trust_domain, sequence, "domain revoked itself");
+                } else {
+                    tracing::info!(%trust_domain, sequence, "accepted domain record");
+                }
+                self.sync_logs();
+                self.publish_bundles();
+                if publish {
+                    self.publish(
+                        wire::DOMAIN_RECORDS_TOPIC.to_owned(),
+                        Gossip::DomainRecord(signed.to_json()),
+                    );
+                }
+                MessageAcceptance::Accept
+            }
+            Ok(_) => MessageAcceptance::Ignore,
+            Err(rejected) => {
+                tracing::warn!(peer = ?from, reason = %rejected, "domain record rejected");
+                let Some(peer) = from else {
+                    return MessageAcceptance::Ignore;
+                };
+                if let Some(offence) = domain_record_offence(&rejected) {
+                    self.penalize(now, &peer, offence);
+                    return MessageAcceptance::Reject;
+                }
+                // A record this node cannot verify yet (signed under a bundle it has not
+                // accepted): walk the domain's chain from the sequence it holds.
+                if let RecordRejected::Verification { trust_domain, .. } = &rejected {
+                    let after = self
+                        .registry
+                        .domain(trust_domain)
+                        .and_then(DomainState::sequence)
+                        .unwrap_or(0);
+                    let request = Request::RecordChain {
+                        trust_domain: trust_domain.clone(),
+                        after_sequence: after,
+                    };
+                    self.send_request(peer, &request, Pending::RecordChain);
+                }
+                MessageAcceptance::Ignore
+            }
+        }
+    }
+
+    fn accept_record_bytes(
+        &mut self,
+        now: Timestamp,
+        from: PeerId,
+        bytes: &[u8],
+    ) -> MessageAcceptance {
+        match SignedDomainRecord::from_json(bytes) {
+            Ok(signed) => self.accept_record(now, Some(from), signed, false),
+            Err(e) => {
+                tracing::warn!(peer = %from, error = %e, "malformed domain record");
+                self.penalize(now, &from, Offence::Malformed);
+                MessageAcceptance::Reject
+            }
+        }
+    }
+
+    /// Replaces the served bundle set after an acceptance.
+    fn publish_bundles(&mut self) {
+        let bundles: BTreeMap<TrustDomain, TrustBundle> = self
+            .registry
+            .domains()
+            .filter(|state| !state.is_revoked())
+            .map(|state| (state.trust_domain().clone(), state.trust_bundle().clone()))
+            .collect();
+        let _ = self.bundles.send(Arc::new(bundles));
+    }
+
+    /// Brings the checkpoint book and the topic subscriptions in line with the accepted
+    /// records: every accepted log is known, followed as the follow policy says.
+    fn sync_logs(&mut self) {
+        let domains: Vec<TrustDomain> = self
+            .registry
+            .domains()
+            .map(|state| state.trust_domain().clone())
+            .collect();
+        // Keyed by the trust domain, so every node of a domain follows what its witness
+        // cosigns (the follow policy's advice).
+        let node_key = self.identity.trust_domain().as_str().as_bytes().to_vec();
+        let logs: Vec<(String, TrustDomain, provmesh_protocol::note::Verifier)> = self
+            .registry
+            .log_origins()
+            .filter_map(|(td, origin)| {
+                let (_, verifier) = self.registry.log_verifier(origin.as_str())?;
+                Some((origin.as_str().to_owned(), td.clone(), verifier.clone()))
+            })
+            .collect();
+        for (origin, td, verifier) in logs {
+            let followed = self.follow.follows(&origin, &td, &node_key, &domains);
+            if let Err(e) = self.checkpoints.set_log(origin.clone(), verifier, followed) {
+                tracing::warn!(%origin, error = %e, "cannot track log");
+                continue;
+            }
+            if followed {
+                self.subscribe(wire::log_topic(&origin));
+            }
+        }
+    }
+
+    fn subscribe(&mut self, topic: String) {
+        if self.subscribed.contains_key(&topic) {
+            return;
+        }
+        let ident = IdentTopic::new(topic.clone());
+        match self.swarm.behaviour_mut().gossipsub.subscribe(&ident) {
+            Ok(_) => {
+                self.subscribed.insert(topic, ident);
+            }
+            Err(e) => tracing::warn!(%topic, error = %e, "cannot subscribe"),
+        }
+    }
+
+    fn publish(&mut self, topic: String, message: Gossip) {
+        let bytes = wire::encode_gossip(&message);
+        if let Err(e) = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(IdentTopic::new(topic.clone()), bytes)
+        {
+            // No peer in the topic yet: anti-entropy delivers it later.
+            tracing::debug!(%topic, error = %e, "gossip not published");
+        }
+    }
+
+    // ---- Swarm events -----------------------------------------------------------------
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<MeshEvent>) {
+        let now = clock::now();
+        match event {
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                if !self.peers.connected(now, &peer_id) {
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                    return;
+                }
+                *self.connected.entry(peer_id).or_default() += 1;
+                if self.connected[&peer_id] == 1 {
+                    if let Err(e) = self.checkpoints.peer_connected(peer_id) {
+                        tracing::debug!(peer = %peer_id, error = %e, "not tracked for anti-entropy");
+                    }
+                    self.send_request(peer_id, &Request::Hello(self.hello()), Pending::Hello);
+                }
+            }
+            SwarmEvent::ConnectionClosed { peer_id, .. } => {
+                if let Some(count) = self.connected.get_mut(&peer_id) {
+                    *count -= 1;
+                    if *count == 0 {
+                        self.connected.remove(&peer_id);
+                        self.peers.disconnected(now, &peer_id);
+                        self.checkpoints.peer_disconnected(&peer_id);
+                    }
+                }
+            }
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::debug!(%address, "mesh listening");
+            }
+            SwarmEvent::Behaviour(MeshEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => {
+                let verdict = self.on_gossip(now, propagation_source, &message);
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&message_id, &propagation_source, verdict);
+            }
+            SwarmEvent::Behaviour(MeshEvent::Rpc(event)) => self.on_rpc(now, event),
+            SwarmEvent::Behaviour(MeshEvent::Identify(event)) => self.on_identify(*event),
+            SwarmEvent::Behaviour(MeshEvent::Kad(kad::Event::RoutingUpdated { peer, .. }))
+                if !self.connected.contains_key(&peer) && !self.peers.is_banned(now, &peer) =>
+            {
+                let _ = self.swarm.dial(peer);
+            }
+            _ => {}
+        }
+    }
+
+    /// Peers that speak provmesh's identify protocol tell us where they listen; Kademlia
+    /// learns those addresses so peer discovery reaches them.
+    fn on_identify(&mut self, event: identify::Event) {
+        let identify::Event::Received { peer_id, info, .. } = event else {
+            return;
+        };
+        if info.protocol_version != super::transport::IDENTIFY_PROTOCOL {
+            return;
+        }
+        for address in info.listen_addrs {
+            self.swarm
+                .behaviour_mut()
+                .kad
+                .add_address(&peer_id, address);
+        }
+    }
+
+    fn on_gossip(
+        &mut self,
+        now: Timestamp,
+        from: PeerId,
+        message: &gossipsub::Message,
+    ) -> MessageAcceptance {
+        match self
+            .peers
+            .admit(now, &from, MessageClass::SelfAuthenticating)
+        {
+            Admission::Accept => {}
+            _ => return MessageAcceptance::Ignore,
+        }
+        let gossip = match wire::decode_gossip(message.topic.as_str(), &message.data) {
+            Ok(gossip) => gossip,
+            Err(e) => {
+                tracing::warn!(peer = %from, error = %e, "malformed gossip");
+                let offence = match e {
+                    wire::WireError::TooLarge { .. } => Offence::Oversized,
+                    _ => Offence::Malformed,
+                };
+                self.penalize(now, &from, offence);
+                return MessageAcceptance::Reject;
+            }
+        };
+        match gossip {
+            Gossip::DomainRecord(bytes) => self.accept_record_bytes(now, from, &bytes),
+            Gossip::Checkpoint(note) => {
+                match self.checkpoints.handle_checkpoint(now, Some(from), &note) {
+                    Relay::Accept => MessageAcceptance::Accept,
+                    Relay::Ignore(_) => MessageAcceptance::Ignore,
+                    Relay::Reject(reason) => {
+                        tracing::warn!(peer = %from, %reason, "checkpoint rejected");
+                        self.penalize(now, &from, Offence::BadSignature);
+                        MessageAcceptance::Reject
+                    }
+                }
+            }
+            _ => MessageAcceptance::Ignore,
+        }
+    }
+
+    fn penalize(&mut self, now: Timestamp, peer: &PeerId, offence: Offence) {
+        self.peers.penalize(now, peer, offence);
+    }
+
+    fn send_request(&mut self, peer: PeerId, request: &Request, pending: Pending) {
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .rpc
+            .send_request(&peer, wire::encode_request(request));
+        self.pending.insert(id, pending);
+    }
+
+    fn respond(&mut self, channel: ResponseChannel<Vec<u8>>, response: &Response) {
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .rpc
+            .send_response(channel, wire::encode_response(response));
+    }
+
+    fn on_rpc(&mut self, now: Timestamp, event: request_response::Event<Vec<u8>, Vec<u8>>) {
+        match event {
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => self.on_request(now, peer, &request, channel),
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                let Some(pending) = self.pending.remove(&request_id) else {
+                    return;
+                };
+                self.on_response(now, peer, pending, &response);
+            }
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                if let Some(Pending::Consistency(id)) = self.pending.remove(&request_id) {
+                    self.checkpoints.handle_fetch_failed(now, &peer, id);
+                }
+                tracing::debug!(%peer, %error, "mesh request failed");
+            }
+            _ => {}
+        }
+    }
+
+    /// Verifies a node record from `peer` and binds it; false (and the peer penalised)
+    /// when it does not verify.
+    fn bind(&mut self, now: Timestamp, peer: PeerId, hello: &Hello) -> bool {
+        let signed = match SignedNodeRecord::from_json(&hello.node_record) {
+            Ok(signed) => signed,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "malformed node record");
+                self.penalize(now, &peer, Offence::Malformed);
+                return false;
+            }
+        };
+        let registry = &self.registry;
+        let verified = signed.verify(
+            &peer.to_string(),
+            |td| registry.trust_bundle(td),
+            now,
+            self.max_clock_skew_secs,
+        );
+        match verified {
+            Ok(verified) => {
+                self.peers.bind(now, &peer, Binding::from(&verified));
+                self.checkpoints
+                    .peer_serves(&peer, hello.serves_origins.iter().map(String::as_str));
+                tracing::debug!(%peer, spiffe_id = %verified.spiffe_id(), "peer bound");
+                true
+            }
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "node record rejected");
+                if let Some(offence) = node_record_offence(&e) {
+                    self.penalize(now, &peer, offence);
+                }
+                false
+            }
+        }
+    }
+
+    fn on_request(
+        &mut self,
+        now: Timestamp,
+        peer: PeerId,
+        bytes: &[u8],
+        channel: ResponseChannel<Vec<u8>>,
+    ) {
+        let request = match wire::decode_request(bytes) {
+            Ok(request) => request,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "malformed mesh request");
+                self.penalize(now, &peer, Offence::Malformed);
+                self.respond(channel, &Response::Refused(format!("malformed: {e}")));
+                return;
+            }
+        };
+        if let Request::Hello(hello) = &request {
+            let bound = self.bind(now, peer, hello);
+            let response = if bound {
+                Response::Hello(self.hello())
+            } else {
+                Response::Refused("node record not accepted".to_owned())
+            };
+            self.respond(channel, &response);
+            return;
+        }
+        match self.peers.admit(now, &peer, MessageClass::NeedsBoundPeer) {
+            Admission::Accept => {}
+            refusal => {
+                tracing::debug!(%peer, ?refusal, "mesh request refused");
+                self.respond(channel, &Response::Refused(format!("{refusal:?}")));
+                return;
+            }
+        }
+        let response = match request {
+            Request::Summary(summary) => {
+                let checkpoints = self.checkpoints.handle_summary(now, &peer, &summary.logs);
+                let domain_records = self.records_lacking(&summary.domains);
+                Response::Summary {
+                    checkpoints,
+                    domain_records,
+                }
+            }
+            Request::Consistency {
+                origin,
+                first_size,
+                last_size,
+            } => self.consistency(&origin, first_size, last_size),
+            Request::RecordChain {
+                trust_domain,
+                after_sequence,
+            } => Response::RecordChain(
+                self.registry
+                    .chain_after(&trust_domain, after_sequence)
+                    .take(wire::MAX_ANSWER_ITEMS)
+                    .map(SignedDomainRecord::to_json)
+                    .collect(),
+            ),
+            _ => Response::Refused("unexpected request".to_owned()),
+        };
+        self.respond(channel, &response);
+    }
+
+    /// Records a peer with summary `theirs` lacks: for each domain, those after its
+    /// sequence (all of them for a domain it did not list), oldest first, bounded.
+    fn records_lacking(&self, theirs: &[(TrustDomain, u64)]) -> Vec<Vec<u8>> {
+        let known: BTreeMap<&TrustDomain, u64> = theirs.iter().map(|(td, s)| (td, *s)).collect();
+        let mut records = Vec::new();
+        for state in self.registry.domains() {
+            let td = state.trust_domain();
+            let after = known.get(td).copied().unwrap_or(0);
+            for signed in self.registry.chain_after(td, after) {
+                if records.len() >= wire::MAX_ANSWER_ITEMS {
+                    return records;
+                }
+                records.push(signed.to_json());
+            }
+        }
+        records
+    }
+
+    fn consistency(&self, origin: &str, first: u64, last: u64) -> Response {
+        let Some(log) = self.log.as_ref().filter(|log| log.origin() == origin) else {
+            return Response::Refused(format!("{origin} is not served here"));
+        };
+        match log.consistency_proof(first, last) {
+            Ok(proof) => Response::Consistency { proof },
+            Err(e) => Response::Refused(e.to_string()),
+        }
+    }
+
+    fn on_response(&mut self, now: Timestamp, peer: PeerId, pending: Pending, bytes: &[u8]) {
+        let response = match wire::decode_response(bytes) {
+            Ok(response) => response,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "malformed mesh response");
+                self.penalize(now, &peer, Offence::Malformed);
+                if let Pending::Consistency(id) = pending {
+                    self.checkpoints.handle_fetch_failed(now, &peer, id);
+                }
+                return;
+            }
+        };
+        match (pending, response) {
+            (Pending::Hello, Response::Hello(hello)) => {
+                self.bind(now, peer, &hello);
+            }
+            (
+                Pending::Summary,
+                Response::Summary {
+                    checkpoints,
+                    domain_records,
+                },
+            ) => {
+                for record in domain_records {
+                    if self.accept_record_bytes(now, peer, &record) == MessageAcceptance::Reject {
+                        break;
+                    }
+                }
+                for note in checkpoints {
+                    if let Relay::Reject(reason) =
+                        self.checkpoints.handle_checkpoint(now, Some(peer), &note)
+                    {
+                        tracing::warn!(%peer, %reason, "checkpoint rejected");
+                        self.penalize(now, &peer, Offence::BadSignature);
+                    }
+                }
+            }
+            (Pending::Consistency(id), Response::Consistency { proof }) => {
+                self.checkpoints
+                    .handle_consistency_proof(now, &peer, id, &proof);
+            }
+            (Pending::Consistency(id), _) => {
+                self.checkpoints.handle_fetch_failed(now, &peer, id);
+            }
+            (Pending::RecordChain, Response::RecordChain(records)) => {
+                for record in records {
+                    if self.accept_record_bytes(now, peer, &record) == MessageAcceptance::Reject {
+                        break;
+                    }
+                }
+            }
+            (_, Response::Refused(reason)) => {
+                tracing::debug!(%peer, %reason, "mesh request refused by peer");
+            }
+            (pending, _) => {
+                tracing::warn!(%peer, ?pending, "mesh response of the wrong kind");
+                self.penalize(now, &peer, Offence::Malformed);
+            }
+        }
+    }
+
+    // ---- Machine outputs --------------------------------------------------------------
+
+    fn drain(&mut self) {
+        while let Some(event) = self.checkpoints.poll_output() {
+            match event {
+                CheckpointEvent::Adopted { origin, size, .. } => {
+                    tracing::debug!(%origin, size, "checkpoint adopted");
+                }
+                CheckpointEvent::FetchConsistency {
+                    request_id,
+                    peer,
+                    origin,
+                    first,
+                    last,
+                } => self.send_request(
+                    peer,
+                    &Request::Consistency {
+                        origin,
+                        first_size: first,
+                        last_size: last,
+                    },
+                    Pending::Consistency(request_id),
+                ),
+                CheckpointEvent::Conflict { origin, kind, .. } => {
+                    tracing::error!(%origin, ?kind, "conflicting checkpoints of one log");
+                }
+                CheckpointEvent::Misbehaved { peer, reason } => {
+                    tracing::warn!(%peer, %reason, "peer misbehaved");
+                    self.penalize(clock::now(), &peer, Offence::BadProof);
+                }
+                CheckpointEvent::GaveUp {
+                    origin,
+                    size,
+                    reason,
+                } => tracing::warn!(%origin, size, ?reason, "gave up on a checkpoint"),
+                CheckpointEvent::SendSummary { peer, summary } => {
+                    let request = Request::Summary(Summary {
+                        logs: summary,
+                        domains: self.registry.summary(),
+                    });
+                    self.send_request(peer, &request, Pending::Summary);
+                }
+            }
+        }
+        while let Some(action) = self.peers.poll_output() {
+            match action {
+                PeerAction::Disconnect {
+                    peer,
+                    until,
+                    reason,
+                } => {
+                    tracing::warn!(%peer, ?reason, until = until.as_unix_seconds(), "peer banned");
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                }
+                PeerAction::Refuse { peer, .. } => {
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                }
+                _ => {}
+            }
+        }
+    }
+}

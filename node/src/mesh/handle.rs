@@ -1,0 +1,55 @@
+//! [`MeshHandle`]: how the rest of the node talks to the task that owns the swarm — a
+//! bounded command channel with a one-shot reply per command (the shape of rust-libp2p's
+//! file-sharing example).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use provmesh_protocol::federation::domain_record::SignedDomainRecord;
+use provmesh_protocol::proto::provmesh::v1 as pb;
+use provmesh_protocol::spiffe::{TrustBundle, TrustDomain};
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// How many commands may wait for the mesh task; more wait in `send` (back-pressure).
+pub const COMMAND_QUEUE: usize = 64;
+
+/// The accepted SPIFFE bundles by trust domain, replaced wholesale when one changes.
+pub type AcceptedBundles = watch::Receiver<Arc<BTreeMap<TrustDomain, TrustBundle>>>;
+
+/// A command for the mesh task.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Report the node's view of the mesh.
+    Status(oneshot::Sender<pb::MeshStatus>),
+    /// The authority's new domain record was appended to its log (`None`: it failed).
+    RecordLogged(Option<Box<SignedDomainRecord>>),
+}
+
+/// A cloneable handle on the running mesh task.
+#[derive(Debug, Clone)]
+pub struct MeshHandle {
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) bundles: AcceptedBundles,
+}
+
+/// The mesh task has stopped (the node is shutting down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the mesh task has stopped")]
+pub struct MeshStopped;
+
+impl MeshHandle {
+    /// The node, the trust domains it accepted, the logs it knows and its peers.
+    pub async fn status(&self) -> Result<pb::MeshStatus, MeshStopped> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Status(reply))
+            .await
+            .map_err(|_| MeshStopped)?;
+        answer.await.map_err(|_| MeshStopped)
+    }
+
+    /// The accepted SPIFFE bundles, followed live.
+    pub fn bundles(&self) -> AcceptedBundles {
+        self.bundles.clone()
+    }
+}
