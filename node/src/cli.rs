@@ -371,6 +371,10 @@ pub enum BenchCommand {
     /// the floor of its bare signature checks (certificate, SCT, SET, checkpoint,
     /// artifact) measured in the same run.
     Verify(crate::bench::verify::BenchVerifyArgs),
+    /// Start a federation of real nodes on loopback (--domains, each an authority and
+    /// plain nodes) and report its traffic at rest and how long a new checkpoint takes to
+    /// reach every node (p50/p99).
+    Mesh(crate::bench::mesh::BenchMeshArgs),
 }
 
 /// `provmesh config …`.
@@ -414,6 +418,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::TrustRoot(TrustRootCommand::Export(args)) => cmd_trust_root_export(&args),
         Command::Bench(BenchCommand::Log(args)) => cmd_bench_log(&args),
         Command::Bench(BenchCommand::Verify(args)) => cmd_bench_verify(&args),
+        Command::Bench(BenchCommand::Mesh(args)) => cmd_bench_mesh(&args),
         Command::Mesh(MeshCommand::Status(args)) => cmd_mesh_status(&args),
         Command::Authority(AuthorityCommand::RotateWitnessKey { config }) => {
             cmd_rotate_witness_key(&config)
@@ -615,6 +620,34 @@ fn cmd_bench_log(args: &crate::bench::log::BenchLogArgs) -> ExitCode {
     let result = runtime.block_on(crate::bench::log::run(args, &mut progress));
     runtime.shutdown_timeout(Duration::from_secs(1));
     match result {
+        Ok(report) if args.json => {
+            println!("{}", report.to_json());
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cmd_bench_mesh(args: &crate::bench::mesh::BenchMeshArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut progress = std::io::stderr();
+    match runtime.block_on(crate::bench::mesh::run(args, &mut progress)) {
         Ok(report) if args.json => {
             println!("{}", report.to_json());
             ExitCode::SUCCESS

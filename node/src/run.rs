@@ -256,8 +256,6 @@ pub async fn start_with(
         }
         _ => None,
     };
-    let metrics = Arc::new(metrics);
-
     let mesh = if config.mesh.enabled {
         let authority = match &log {
             Some(log) => Some(authority_keys(config, log, own_roots.first(), ct_key)?),
@@ -268,6 +266,7 @@ pub async fn start_with(
             identity.clone(),
             log.clone(),
             authority,
+            metrics.component("mesh"),
             shutdown.clone(),
         )
         .await
@@ -282,6 +281,7 @@ pub async fn start_with(
     } else {
         None
     };
+    let metrics = Arc::new(metrics);
     if let (Some(listener), Some(addr), Some(mesh)) =
         (listeners.bundle_endpoint, addrs.bundle_endpoint, &mesh)
     {

@@ -4,7 +4,8 @@
 //! Each domain's dev CA is made first (`provmesh identity issue` writes its bundle), so
 //! every node can be configured with the other domains' bootstrap bundles, out of band,
 //! as in SPIFFE federation. The plain node of a domain shares its authority's dev CA
-//! (`identity.dev_ca_dir`). Nodes find each other from one bootstrap peer.
+//! (`identity.dev_ca_dir`). Nodes find each other from one bootstrap peer. The set-up
+//! (files, configuration, dev CAs, status) is `provmesh_tests::federation`'s.
 //!
 //! Must hold, within a bound:
 //! - every node has every domain's record and every log's latest checkpoint
@@ -17,11 +18,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use provmesh_tests::command::run_within;
-use provmesh_tests::node_process::{NodeProcess, provmesh_command, toml_path};
+use provmesh_tests::federation::{self, NodeFiles, first_mesh_address, sequence_of, tail};
+use provmesh_tests::node_process::NodeProcess;
 
 const BIN: &str = env!("CARGO_BIN_EXE_provmesh-under-test");
 const DOMAINS: [&str; 3] = ["org-a.example", "org-b.example", "org-c.example"];
@@ -30,98 +31,13 @@ const DEADLINE: Duration = Duration::from_secs(30);
 /// The bound on the mesh converging.
 const CONVERGENCE: Duration = Duration::from_secs(60);
 
-/// One node's files.
-struct NodeFiles {
-    name: String,
-    dir: PathBuf,
-    config: PathBuf,
-}
-
-/// Writes the configuration of a node of `domain`: an authority, or a plain node sharing
-/// `authority_dir`'s dev CA and forwarding to `authority_url`.
-fn write_config(
-    node: &NodeFiles,
-    domain: &str,
-    authority: Option<(&Path, &str)>,
-    bootstrap: &[String],
-    bundles: &BTreeMap<&str, PathBuf>,
-) {
-    let mut text = format!(
-        "[node]\ntrust_domain = \"{domain}\"\ndata_dir = {data}\n",
-        data = toml_path(&node.dir.join("data")),
-    );
-    if let Some((_, url)) = authority {
-        text.push_str(&format!("authority_url = \"{url}\"\n"));
-    }
-    text.push_str(
-        "\n[log]\nlevel = \"info,provmesh_node::mesh=debug\"\n\n\
-         [metrics]\nenabled = false\n\n\
-         [shutdown]\ngrace_period = \"5s\"\n\n\
-         [http]\nlisten = \"127.0.0.1:0\"\n\n\
-         [grpc]\nlisten = \"127.0.0.1:0\"\n\n",
-    );
-    text.push_str("[identity]\nsource = \"dev\"\n");
-    if let Some((authority_dir, _)) = authority {
-        text.push_str(&format!(
-            "dev_ca_dir = {}\n",
-            toml_path(&authority_dir.join("data/identity"))
-        ));
-    }
-    text.push_str(&format!(
-        "\n[authority]\nenabled = {}\n\n\
-         [mesh]\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\nbootstrap = [{}]\n\
-         anti_entropy_interval = \"1s\"\n\n\
-         [mesh.bundle_endpoint]\nlisten = \"127.0.0.1:0\"\n\n",
-        authority.is_none(),
-        bootstrap
-            .iter()
-            .map(|a| format!("{a:?}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-    ));
-    for (other, bundle) in bundles {
-        if *other != domain {
-            text.push_str(&format!(
-                "[[federation.domains]]\ntrust_domain = \"{other}\"\nbundle = {}\n\n",
-                toml_path(bundle)
-            ));
-        }
-    }
-    std::fs::write(&node.config, text).unwrap();
-}
-
 fn start(node: &NodeFiles) -> NodeProcess {
-    NodeProcess::start(
-        Path::new(BIN),
-        &node.config,
-        &node.dir,
-        &node.name,
-        DEADLINE,
-    )
-}
-
-fn first_mesh_address(process: &NodeProcess) -> String {
-    process.ready()["mesh"][0].as_str().unwrap().to_owned()
+    federation::start(Path::new(BIN), node, DEADLINE)
 }
 
 /// `provmesh mesh status --json` of `process`.
 fn status(process: &NodeProcess, dir: &Path) -> serde_json::Value {
-    let grpc = process.ready()["grpc"].as_str().unwrap().to_owned();
-    let mut command = provmesh_command(Path::new(BIN));
-    command.args(["mesh", "status", "--json", "--node", &grpc]);
-    let ran = run_within(command, dir, "mesh-status", DEADLINE);
-    assert!(ran.status.success(), "{}", ran.describe());
-    serde_json::from_str(&ran.stdout).unwrap()
-}
-
-/// The record sequence `status` holds for `domain` (0 without a record).
-fn sequence_of(status: &serde_json::Value, domain: &str) -> u64 {
-    status["domains"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["trust_domain"] == domain)
-        .map_or(0, |d| d["record_sequence"].as_u64().unwrap())
+    federation::status(Path::new(BIN), process, dir, DEADLINE)
 }
 
 /// Whether `status` has a record of every domain (at `min_sequence` or later) and a
@@ -167,11 +83,6 @@ fn wait_converged(
     }
 }
 
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
-
 #[test]
 fn three_domains_converge_and_follow_a_key_rotation() {
     let root = tempfile::tempdir().unwrap();
@@ -181,31 +92,10 @@ fn three_domains_converge_and_follow_a_key_rotation() {
     let mut bundles = BTreeMap::new();
     let mut files: Vec<(String, NodeFiles, NodeFiles)> = Vec::new();
     for domain in DOMAINS {
-        let authority = NodeFiles {
-            name: format!("{domain}-authority"),
-            dir: root.join(format!("{domain}-authority")),
-            config: root.join(format!("{domain}-authority.toml")),
-        };
-        let node = NodeFiles {
-            name: format!("{domain}-node"),
-            dir: root.join(format!("{domain}-node")),
-            config: root.join(format!("{domain}-node.toml")),
-        };
-        std::fs::create_dir_all(&authority.dir).unwrap();
-        std::fs::create_dir_all(&node.dir).unwrap();
-        // A config without federation yet, to make the dev CA and export its bundle.
-        write_config(&authority, domain, None, &[], &BTreeMap::new());
-        let out = root.join(format!("{domain}-bootstrap"));
-        let mut command = provmesh_command(Path::new(BIN));
-        command
-            .args(["identity", "issue", "--config"])
-            .arg(&authority.config)
-            .args(["--spiffe-id", &format!("spiffe://{domain}/bootstrap")])
-            .arg("--out")
-            .arg(&out);
-        let ran = run_within(command, root, &format!("{domain}-issue"), DEADLINE);
-        assert!(ran.status.success(), "{}", ran.describe());
-        bundles.insert(domain, out.join("bundle.json"));
+        let authority = NodeFiles::new(root, &format!("{domain}-authority"));
+        let node = NodeFiles::new(root, &format!("{domain}-node"));
+        let bundle = federation::make_dev_ca(Path::new(BIN), &authority, domain, DEADLINE);
+        bundles.insert(domain, bundle);
         files.push((domain.to_owned(), authority, node));
     }
 
@@ -214,7 +104,7 @@ fn three_domains_converge_and_follow_a_key_rotation() {
     let mut bootstrap: Vec<String> = Vec::new();
     let mut plain: Vec<(String, NodeFiles, String)> = Vec::new();
     for (domain, authority, node) in files {
-        write_config(&authority, &domain, None, &bootstrap, &bundles);
+        federation::write_config(&authority, &domain, None, &bootstrap, &bundles);
         let process = start(&authority);
         bootstrap.push(first_mesh_address(&process));
         plain.push((domain, node, process.url()));
@@ -222,7 +112,7 @@ fn three_domains_converge_and_follow_a_key_rotation() {
     }
     for (domain, node, url) in plain {
         let authority_dir = root.join(format!("{domain}-authority"));
-        write_config(
+        federation::write_config(
             &node,
             &domain,
             Some((&authority_dir, &url)),
@@ -250,12 +140,7 @@ fn three_domains_converge_and_follow_a_key_rotation() {
     assert!(before >= 1);
     let (b_files, mut b_process) = nodes.remove(1);
     assert!(b_process.terminate(DEADLINE).success());
-    let mut command = provmesh_command(Path::new(BIN));
-    command
-        .args(["authority", "rotate-witness-key", "--config"])
-        .arg(&b_files.config);
-    let ran = run_within(command, root, "rotate", DEADLINE);
-    assert!(ran.status.success(), "{}", ran.describe());
+    federation::rotate_witness_key(Path::new(BIN), &b_files, DEADLINE);
     let b_process = start(&b_files);
     nodes.insert(1, (b_files, b_process));
     let min: BTreeMap<&str, u64> = [("org-b.example", before + 1)].into();

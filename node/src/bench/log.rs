@@ -31,9 +31,8 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -43,22 +42,16 @@ use provmesh_protocol::merkle::{Hash, leaf_hash, verify_inclusion};
 use provmesh_protocol::note::{Ed25519Verifier, Note, Verifier};
 use serde::Serialize;
 
+use super::child::{ChildError, ChildNode, WorkDir, provmesh_exe, write_file};
 use super::signing::{BenchCa, BenchCaError, SignError, Signer, random_digest};
 use crate::config;
 
 /// The trust domain of the CA and signers the bench generates.
 pub const BENCH_TRUST_DOMAIN: &str = "bench.example";
-/// How long the bench's own log may take to write its ready file.
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long the bench's own log may take to exit after SIGTERM (its grace period is
-/// shorter, see [`node_config`]).
-const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Lifetime of the writers' certificates: longer than any reasonable run.
 const SIGNER_VALIDITY: Duration = Duration::from_secs(12 * 3600);
 /// The most error messages kept as examples for the report.
 const MAX_EXAMPLES: usize = 5;
-/// Lines of the child's output quoted when it fails.
-const STDERR_TAIL_LINES: usize = 30;
 
 /// Arguments of `provmesh bench log`.
 #[derive(Debug, Clone, clap::Args)]
@@ -125,7 +118,7 @@ fn parse_rate(s: &str) -> Result<f64, String> {
     }
 }
 
-fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     match config::parse_duration(s) {
         Ok(d) if d.is_zero() => Err(format!("duration {s:?} must be positive")),
         Ok(d) => Ok(d),
@@ -163,6 +156,9 @@ pub enum BenchError {
     /// The bench's own log did not start, or failed.
     #[error("the bench's log: {0}")]
     Node(String),
+    /// The bench's own log could not be set up.
+    #[error("the bench's log: {0}")]
+    Child(#[from] ChildError),
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
@@ -470,8 +466,8 @@ pub async fn run(args: &BenchLogArgs, progress: &mut dyn Write) -> Result<BenchR
             (url.trim_end_matches('/').to_owned(), verifier)
         }
         (None, Some(dir)) => {
-            let started = OwnLog::start(dir, &ca, args, progress).await?;
-            let url = format!("http://{}", started.http);
+            let (started, http) = start_own_log(dir, &ca, args, progress).await?;
+            let url = format!("http://{http}");
             let verifier = read_verifier(&dir.path.join("data").join("log").join("log.vkey"))?;
             node = Some(started);
             (url, Some(verifier))
@@ -670,7 +666,7 @@ async fn hammer(
 }
 
 /// Nearest-rank percentile of sorted values.
-fn percentile_us(sorted: &[u64], p: f64) -> u64 {
+pub(crate) fn percentile_us(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
     }
@@ -1059,13 +1055,6 @@ fn read_file(path: &Path) -> Result<String, BenchError> {
     })
 }
 
-fn write_file(path: &Path, contents: &str) -> Result<(), BenchError> {
-    std::fs::write(path, contents).map_err(|source| BenchError::File {
-        path: path.to_owned(),
-        source,
-    })
-}
-
 fn read_verifier(path: &Path) -> Result<Verifier, BenchError> {
     let text = read_file(path)?;
     let verifier = Verifier::from_vkey(text.trim()).map_err(|e| BenchError::Vkey {
@@ -1118,47 +1107,6 @@ fn write_private(path: &Path, contents: &str) -> Result<(), BenchError> {
         })
 }
 
-/// The directory of the bench's own log; a temporary one is removed on drop.
-struct WorkDir {
-    path: PathBuf,
-    remove: bool,
-}
-
-impl WorkDir {
-    fn keep(path: &Path) -> Result<WorkDir, BenchError> {
-        std::fs::create_dir_all(path).map_err(|source| BenchError::File {
-            path: path.to_owned(),
-            source,
-        })?;
-        Ok(WorkDir {
-            path: path.to_owned(),
-            remove: false,
-        })
-    }
-
-    fn temporary() -> Result<WorkDir, BenchError> {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let path =
-            std::env::temp_dir().join(format!("provmesh-bench-{}-{nanos:09}", std::process::id()));
-        // `create_dir` (not `_all`) fails if the name is taken.
-        std::fs::create_dir(&path).map_err(|source| BenchError::File {
-            path: path.clone(),
-            source,
-        })?;
-        Ok(WorkDir { path, remove: true })
-    }
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        if self.remove {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
-}
-
 /// Batch size of the bench's own log unless `--batch-max-entries` says otherwise: the
 /// node's default.
 const DEFAULT_BENCH_BATCH_ENTRIES: u64 = 256;
@@ -1205,159 +1153,33 @@ fn node_config(dir: &Path, args: &BenchLogArgs) -> String {
     )
 }
 
-/// The bench's own log: a `provmesh run` child process. Killed on drop if still running.
-struct OwnLog {
-    child: Child,
-    http: SocketAddr,
-    log_file: PathBuf,
-}
-
-impl OwnLog {
-    async fn start(
-        dir: &WorkDir,
-        ca: &BenchCa,
-        args: &BenchLogArgs,
-        progress: &mut dyn Write,
-    ) -> Result<OwnLog, BenchError> {
-        let config_path = dir.path.join("provmesh.toml");
-        let ready = dir.path.join("ready.json");
-        let log_file = dir.path.join("node.log");
-        write_file(&dir.path.join("ca.pem"), ca.root_pem())?;
-        write_file(&config_path, &node_config(&dir.path, args))?;
-        let _ = std::fs::remove_file(&ready);
-        let exe = std::env::current_exe()
-            .map_err(|e| BenchError::Node(format!("cannot find the provmesh executable: {e}")))?;
-        let stderr = std::fs::File::create(&log_file).map_err(|source| BenchError::File {
-            path: log_file.clone(),
-            source,
+/// Starts the bench's own log in `dir` (its CA and configuration written there).
+async fn start_own_log(
+    dir: &WorkDir,
+    ca: &BenchCa,
+    args: &BenchLogArgs,
+    progress: &mut dyn Write,
+) -> Result<(ChildNode, SocketAddr), BenchError> {
+    write_file(&dir.path.join("ca.pem"), ca.root_pem())?;
+    write_file(&dir.path.join("node.toml"), &node_config(&dir.path, args))?;
+    let node = ChildNode::start(&provmesh_exe()?, &dir.path, "node").await?;
+    let _ = writeln!(
+        progress,
+        "started the log (pid {}) in {}",
+        node.pid(),
+        dir.path.display()
+    );
+    let http = node
+        .address("http")
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| {
+            BenchError::Node(format!(
+                "the ready file has no HTTP address: {}",
+                node.ready()
+            ))
         })?;
-        let child = Command::new(&exe)
-            .arg("run")
-            .arg("--config")
-            .arg(&config_path)
-            .arg("--ready-file")
-            .arg(&ready)
-            .env_remove("RUST_LOG")
-            .env_remove("PROVMESH_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            // A file, not a pipe: nobody reads the child's output while it runs, and a
-            // full pipe would stall it.
-            .stderr(stderr)
-            .spawn()
-            .map_err(|e| BenchError::Node(format!("cannot start {}: {e}", exe.display())))?;
-        let _ = writeln!(
-            progress,
-            "started the log (pid {}) in {}",
-            child.id(),
-            dir.path.display()
-        );
-        let mut node = OwnLog {
-            child,
-            http: SocketAddr::from(([127, 0, 0, 1], 0)),
-            log_file,
-        };
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if let Ok(text) = std::fs::read_to_string(&ready)
-                && let Ok(json) = serde_json::from_str::<serde_json::Value>(&text)
-            {
-                let http = json["http"]
-                    .as_str()
-                    .and_then(|a| a.parse().ok())
-                    .ok_or_else(|| {
-                        BenchError::Node(format!(
-                            "the ready file {} has no HTTP address: {text}",
-                            ready.display()
-                        ))
-                    })?;
-                node.http = http;
-                let _ = writeln!(progress, "the log is ready at http://{http}");
-                return Ok(node);
-            }
-            if let Ok(Some(status)) = node.child.try_wait() {
-                return Err(BenchError::Node(format!(
-                    "it exited before it was ready ({status}); its last output:\n{}",
-                    node.output_tail()
-                )));
-            }
-            if Instant::now() > deadline {
-                return Err(BenchError::Node(format!(
-                    "no ready file within {READY_TIMEOUT:?}; its last output:\n{}",
-                    node.output_tail()
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// The end of the child's output.
-    fn output_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log_file).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..].join("\n")
-    }
-
-    /// Stops the log with SIGTERM and waits for it; says how it exited.
-    async fn stop(mut self) -> LogExit {
-        let unclean = |description: String| LogExit {
-            clean: false,
-            description,
-        };
-        match Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-        {
-            Ok(status) if status.success() => {}
-            Ok(status) => return unclean(format!("kill -TERM failed: {status}")),
-            Err(e) => return unclean(format!("cannot run kill(1): {e}")),
-        }
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) if status.success() => {
-                    return LogExit {
-                        clean: true,
-                        description: status.to_string(),
-                    };
-                }
-                Ok(Some(status)) => {
-                    return unclean(format!(
-                        "{status}; its last output:\n{}",
-                        self.output_tail()
-                    ));
-                }
-                // Drop kills it.
-                Ok(None) if Instant::now() > deadline => {
-                    return unclean(format!(
-                        "it did not exit within {STOP_TIMEOUT:?} of SIGTERM (killed it); its \
-                         last output:\n{}",
-                        self.output_tail()
-                    ));
-                }
-                Ok(None) => tokio::time::sleep(Duration::from_millis(20)).await,
-                Err(e) => return unclean(format!("cannot wait for it: {e}")),
-            }
-        }
-    }
-}
-
-/// How the bench's own log stopped.
-struct LogExit {
-    /// Exit status 0 after SIGTERM.
-    clean: bool,
-    /// The exit status, or what went wrong, with the log's last output.
-    description: String,
-}
-
-impl Drop for OwnLog {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+    let _ = writeln!(progress, "the log is ready at http://{http}");
+    Ok((node, http))
 }
 
 #[cfg(test)]

@@ -636,6 +636,12 @@ impl LogHandle {
         self.shared.published.borrow().clone()
     }
 
+    /// A watch on the newest durable checkpoint, which changes each time the log
+    /// publishes one: the mesh gossips it at once instead of at its next tick.
+    pub fn checkpoint_updates(&self) -> watch::Receiver<Option<Arc<SignedCheckpointNote>>> {
+        self.shared.published.clone()
+    }
+
     /// Waits until a checkpoint of at least `size` is published (for tests and tools).
     pub async fn wait_for_size(&self, size: u64) {
         let mut published = self.shared.published.clone();

@@ -29,7 +29,7 @@ use provmesh_protocol::mesh::checkpoints::{
 };
 use provmesh_protocol::mesh::peers::{
     Admission, Binding, MessageClass, Offence, PeerAction, PeerBook, domain_record_offence,
-    node_record_offence,
+    node_record_offence, wire_offence,
 };
 use provmesh_protocol::mesh::wire::{self, Gossip, Hello, Request, Response, Summary};
 use provmesh_protocol::proto::provmesh::v1 as pb;
@@ -55,7 +55,8 @@ enum Pending {
     Hello,
     Summary,
     Consistency(RequestId),
-    RecordChain,
+    /// The chain of this domain; one such request is in flight per domain at most.
+    RecordChain(TrustDomain),
 }
 
 /// Everything the mesh task owns.
@@ -87,6 +88,9 @@ pub(crate) struct MeshTask {
     subscribed: BTreeMap<String, IdentTopic>,
     /// Size of the own log's checkpoint last fed in (authority).
     own_checkpoint_size: Option<u64>,
+    /// Domains whose record chain was asked for and not answered yet: every record of a
+    /// batch that this node cannot verify yet would otherwise ask again.
+    chain_requests: std::collections::BTreeSet<TrustDomain>,
 }
 
 /// Why the mesh task failed.
@@ -139,6 +143,7 @@ impl MeshTask {
             connected: BTreeMap::new(),
             subscribed: BTreeMap::new(),
             own_checkpoint_size: None,
+            chain_requests: std::collections::BTreeSet::new(),
         };
         task.reissue_node_record(clock::now())?;
         task.subscribe(wire::DOMAIN_RECORDS_TOPIC.to_owned());
@@ -151,6 +156,8 @@ impl MeshTask {
     pub(crate) async fn run(mut self, shutdown: Shutdown) -> Result<(), MeshTaskError> {
         let mut svid_updates = self.identity.svid_updates();
         let mut bundle_updates = self.identity.bundle_updates();
+        // The own log's checkpoints (authority): gossiped as soon as they are durable.
+        let mut own_checkpoints = self.log.as_ref().map(LogHandle::checkpoint_updates);
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         if let Some(publisher) = &mut self.publisher {
@@ -172,6 +179,12 @@ impl MeshTask {
                         publisher.wake();
                     }
                 }
+                Ok(()) = async {
+                    match own_checkpoints.as_mut() {
+                        Some(updates) => updates.changed().await,
+                        None => std::future::pending().await,
+                    }
+                } => self.feed_own_checkpoint(clock::now()),
                 _ = tick.tick() => self.on_tick()?,
             }
             self.drain();
@@ -249,10 +262,20 @@ impl MeshTask {
         if self.own_checkpoint_size == Some(latest.size) {
             return;
         }
-        self.own_checkpoint_size = Some(latest.size);
+        let origin = log.origin().to_owned();
         let note = latest.note.clone();
         if self.checkpoints.handle_checkpoint(now, None, &note) == Relay::Accept {
-            self.publish(wire::log_topic(log.origin()), Gossip::Checkpoint(note));
+            self.publish(wire::log_topic(&origin), Gossip::Checkpoint(note));
+        }
+        // Done only once the book holds it: the book learns the own log from the own
+        // domain record, which is accepted only after the log holds it, so the log's
+        // first checkpoint can come before the book knows the log; it is fed again then.
+        if self
+            .checkpoints
+            .latest(&origin)
+            .is_some_and(|held| held.size >= latest.size)
+        {
+            self.own_checkpoint_size = Some(latest.size);
         }
     }
 
@@ -400,6 +423,7 @@ impl MeshTask {
                     tracing::info!(%trust_domain, sequence, "accepted domain record");
                 }
                 self.sync_logs();
+                self.feed_own_checkpoint(now);
                 self.publish_bundles();
                 if publish {
                     self.publish(
@@ -421,7 +445,9 @@ impl MeshTask {
                 }
                 // A record this node cannot verify yet (signed under a bundle it has not
                 // accepted): walk the domain's chain from the sequence it holds.
-                if let RecordRejected::Verification { trust_domain, .. } = &rejected {
+                if let RecordRejected::Verification { trust_domain, .. } = &rejected
+                    && self.chain_requests.insert(trust_domain.clone())
+                {
                     let after = self
                         .registry
                         .domain(trust_domain)
@@ -431,7 +457,7 @@ impl MeshTask {
                         trust_domain: trust_domain.clone(),
                         after_sequence: after,
                     };
-                    self.send_request(peer, &request, Pending::RecordChain);
+                    self.send_request(peer, &request, Pending::RecordChain(trust_domain.clone()));
                 }
                 MessageAcceptance::Ignore
             }
@@ -450,6 +476,16 @@ impl MeshTask {
                 tracing::warn!(peer = %from, error = %e, "malformed domain record");
                 self.penalize(now, &from, Offence::Malformed);
                 MessageAcceptance::Reject
+            }
+        }
+    }
+
+    /// Accepts the records `peer` answered with, oldest first, up to the first that
+    /// scores it down.
+    fn accept_records(&mut self, now: Timestamp, peer: PeerId, records: Vec<Vec<u8>>) {
+        for record in records {
+            if self.accept_record_bytes(now, peer, &record) == MessageAcceptance::Reject {
+                break;
             }
         }
     }
@@ -610,11 +646,7 @@ impl MeshTask {
             Ok(gossip) => gossip,
             Err(e) => {
                 tracing::warn!(peer = %from, error = %e, "malformed gossip");
-                let offence = match e {
-                    wire::WireError::TooLarge { .. } => Offence::Oversized,
-                    _ => Offence::Malformed,
-                };
-                self.penalize(now, &from, offence);
+                self.penalize(now, &from, wire_offence(&e));
                 return MessageAcceptance::Reject;
             }
         };
@@ -640,20 +672,16 @@ impl MeshTask {
     }
 
     fn send_request(&mut self, peer: PeerId, request: &Request, pending: Pending) {
-        let id = self
-            .swarm
-            .behaviour_mut()
-            .rpc
-            .send_request(&peer, wire::encode_request(request));
+        let bytes = wire::encode_request(request);
+        tracing::trace!(%peer, ?pending, bytes = bytes.len(), "mesh request sent");
+        let id = self.swarm.behaviour_mut().rpc.send_request(&peer, bytes);
         self.pending.insert(id, pending);
     }
 
     fn respond(&mut self, channel: ResponseChannel<Vec<u8>>, response: &Response) {
-        let _ = self
-            .swarm
-            .behaviour_mut()
-            .rpc
-            .send_response(channel, wire::encode_response(response));
+        let bytes = wire::encode_response(response);
+        tracing::trace!(bytes = bytes.len(), "mesh response sent");
+        let _ = self.swarm.behaviour_mut().rpc.send_response(channel, bytes);
     }
 
     fn on_rpc(&mut self, now: Timestamp, event: request_response::Event<Vec<u8>, Vec<u8>>) {
@@ -686,8 +714,14 @@ impl MeshTask {
                 error,
                 ..
             } => {
-                if let Some(Pending::Consistency(id)) = self.pending.remove(&request_id) {
-                    self.checkpoints.handle_fetch_failed(now, &peer, id);
+                match self.pending.remove(&request_id) {
+                    Some(Pending::Consistency(id)) => {
+                        self.checkpoints.handle_fetch_failed(now, &peer, id);
+                    }
+                    Some(Pending::RecordChain(trust_domain)) => {
+                        self.chain_requests.remove(&trust_domain);
+                    }
+                    _ => {}
                 }
                 tracing::debug!(%peer, %error, "mesh request failed");
             }
@@ -742,12 +776,24 @@ impl MeshTask {
             Ok(request) => request,
             Err(e) => {
                 tracing::warn!(%peer, error = %e, "malformed mesh request");
-                self.penalize(now, &peer, Offence::Malformed);
+                self.penalize(now, &peer, wire_offence(&e));
                 self.respond(channel, &Response::Refused(format!("malformed: {e}")));
                 return;
             }
         };
         if let Request::Hello(hello) = &request {
+            // A node record authenticates itself, so an unbound peer may send one; but
+            // each costs a chain validation, so it is rate-limited like gossip.
+            match self
+                .peers
+                .admit(now, &peer, MessageClass::SelfAuthenticating)
+            {
+                Admission::Accept => {}
+                refusal => {
+                    self.respond(channel, &Response::Refused(format!("{refusal:?}")));
+                    return;
+                }
+            }
             let bound = self.bind(now, peer, hello);
             let response = if bound {
                 Response::Hello(self.hello())
@@ -823,11 +869,14 @@ impl MeshTask {
     }
 
     fn on_response(&mut self, now: Timestamp, peer: PeerId, pending: Pending, bytes: &[u8]) {
+        if let Pending::RecordChain(trust_domain) = &pending {
+            self.chain_requests.remove(trust_domain);
+        }
         let response = match wire::decode_response(bytes) {
             Ok(response) => response,
             Err(e) => {
                 tracing::warn!(%peer, error = %e, "malformed mesh response");
-                self.penalize(now, &peer, Offence::Malformed);
+                self.penalize(now, &peer, wire_offence(&e));
                 if let Pending::Consistency(id) = pending {
                     self.checkpoints.handle_fetch_failed(now, &peer, id);
                 }
@@ -836,7 +885,11 @@ impl MeshTask {
         };
         match (pending, response) {
             (Pending::Hello, Response::Hello(hello)) => {
-                self.bind(now, peer, &hello);
+                // The peer answers with its own record only once it bound this node, so
+                // it now takes requests: exchange what both hold at once.
+                if self.bind(now, peer, &hello) {
+                    self.checkpoints.pull_from(&peer);
+                }
             }
             (
                 Pending::Summary,
@@ -845,11 +898,8 @@ impl MeshTask {
                     domain_records,
                 },
             ) => {
-                for record in domain_records {
-                    if self.accept_record_bytes(now, peer, &record) == MessageAcceptance::Reject {
-                        break;
-                    }
-                }
+                let followed_before = self.subscribed.len();
+                self.accept_records(now, peer, domain_records);
                 for note in checkpoints {
                     if let Relay::Reject(reason) =
                         self.checkpoints.handle_checkpoint(now, Some(peer), &note)
@@ -857,6 +907,11 @@ impl MeshTask {
                         tracing::warn!(%peer, %reason, "checkpoint rejected");
                         self.penalize(now, &peer, Offence::BadSignature);
                     }
+                }
+                // The records made this node follow logs it listed no checkpoint of:
+                // ask again for those now rather than at the next round.
+                if self.subscribed.len() > followed_before {
+                    self.checkpoints.pull_from(&peer);
                 }
             }
             (Pending::Consistency(id), Response::Consistency { proof }) => {
@@ -866,11 +921,11 @@ impl MeshTask {
             (Pending::Consistency(id), _) => {
                 self.checkpoints.handle_fetch_failed(now, &peer, id);
             }
-            (Pending::RecordChain, Response::RecordChain(records)) => {
-                for record in records {
-                    if self.accept_record_bytes(now, peer, &record) == MessageAcceptance::Reject {
-                        break;
-                    }
+            (Pending::RecordChain(_), Response::RecordChain(records)) => {
+                let followed_before = self.subscribed.len();
+                self.accept_records(now, peer, records);
+                if self.subscribed.len() > followed_before {
+                    self.checkpoints.pull_from(&peer);
                 }
             }
             (_, Response::Refused(reason)) => {

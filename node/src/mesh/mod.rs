@@ -158,19 +158,21 @@ fn registry_config(config: &Config, identity: &Identity) -> Result<RegistryConfi
 }
 
 /// Builds the swarm, binds its listeners, restores the accepted records and returns the
-/// task that runs the mesh. `authority` holds the keys when this node is the authority.
+/// task that runs the mesh. `authority` holds the keys when this node is the authority;
+/// the swarm's bandwidth counters register into `metrics`.
 pub async fn start(
     config: &Config,
     identity: Identity,
     log: Option<LogHandle>,
     authority: Option<AuthorityKeys>,
+    metrics: &mut prometheus_client::registry::Registry,
     shutdown: Shutdown,
 ) -> Result<StartedMesh, MeshStartError> {
     let dir = config.node.data_dir.join(MESH_DIR);
     let key = transport::load_or_create_peer_key(&dir.join(PEER_KEY_FILE))
         .map_err(TransportError::from)?;
     let peer_id = PeerId::from(key.public());
-    let mut swarm = transport::build_swarm(key, GOSSIP_HEARTBEAT)?;
+    let mut swarm = transport::build_swarm(key, GOSSIP_HEARTBEAT, metrics)?;
 
     let mut listeners = std::collections::HashSet::new();
     for address in &config.mesh.listen {

@@ -87,17 +87,14 @@ impl From<identify::Event> for MeshEvent {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MeshCodec;
 
-/// Reads at most `max` bytes to the end of the stream.
-async fn read_bounded<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
+/// Reads the stream to its end, but at most `max + 1` bytes: a message longer than `max`
+/// comes back cut at `max + 1` bytes, so that the protocol core refuses it as too large
+/// (`wire::WireError::TooLarge`) and the node knows which peer sent it — a codec error
+/// would end the stream before the node learns of it.
+async fn read_at_most<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
     io.take(limit).read_to_end(&mut bytes).await?;
-    if bytes.len() > max {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("message longer than {max} bytes"),
-        ));
-    }
     Ok(bytes)
 }
 
@@ -118,14 +115,24 @@ impl request_response::Codec for MeshCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_bounded(io, wire::MAX_REQUEST_BYTES).await
+        read_at_most(io, wire::MAX_REQUEST_BYTES).await
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>>
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_bounded(io, wire::MAX_RESPONSE_BYTES).await
+        let bytes = read_at_most(io, wire::MAX_RESPONSE_BYTES).await?;
+        // Every encoded response has at least its kind's tag: a stream closed with
+        // nothing on it is a peer that did not answer (it refused to read the request,
+        // or failed), a failed request rather than a malformed answer.
+        if bytes.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the peer closed the stream without a response",
+            ));
+        }
+        Ok(bytes)
     }
 
     async fn write_request<T>(
@@ -213,10 +220,13 @@ fn gossipsub_config(heartbeat: Duration) -> Result<gossipsub::Config, TransportE
         .map_err(|e| TransportError::Build(e.to_string()))
 }
 
-/// Builds the swarm of `key`. `heartbeat` is gossipsub's heartbeat interval.
+/// Builds the swarm of `key`. `heartbeat` is gossipsub's heartbeat interval. The bytes
+/// every connection sends and receives are counted in `metrics`
+/// (`libp2p_bandwidth_bytes_total`, by protocol stack and direction).
 pub fn build_swarm(
     key: identity::Keypair,
     heartbeat: Duration,
+    metrics: &mut prometheus_client::registry::Registry,
 ) -> Result<Swarm<MeshBehaviour>, TransportError> {
     let build = |e: &dyn std::fmt::Display| TransportError::Build(e.to_string());
     let gossip_config = gossipsub_config(heartbeat)?;
@@ -231,6 +241,7 @@ pub fn build_swarm(
         .with_quic()
         .with_dns()
         .map_err(|e| build(&e))?
+        .with_bandwidth_metrics(metrics)
         .with_behaviour(|key| {
             let peer_id = key.public().to_peer_id();
             let gossipsub = gossipsub::Behaviour::new(

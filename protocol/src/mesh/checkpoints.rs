@@ -1259,6 +1259,21 @@ impl<P: Clone + Ord + Debug> CheckpointBook<P> {
     /// follows no log yet: the summary also carries the domain records it holds (the
     /// driver adds them), and a node that joined after the records were gossiped learns
     /// every domain, and so every log, only this way.
+    /// Asks `peer` for what it holds at once instead of at the next anti-entropy round.
+    /// The driver calls it when `peer` has just bound this node (a new neighbour may hold
+    /// what this node lacks), and when domain records `peer` sent made this node follow
+    /// logs it did not follow before (their checkpoints are best pulled from the same
+    /// peer now). Nothing happens for a peer that is not connected.
+    pub fn pull_from(&mut self, peer: &P) {
+        if self.peers.contains_key(peer) {
+            let summary = self.summary();
+            self.outputs.push_back(CheckpointEvent::SendSummary {
+                peer: peer.clone(),
+                summary,
+            });
+        }
+    }
+
     fn anti_entropy_round(&mut self) {
         if self.peers.is_empty() {
             return;
@@ -1924,6 +1939,24 @@ mod tests {
             }
         }
         peers
+    }
+
+    #[test]
+    fn pull_from_asks_a_connected_peer_at_once() {
+        let mut log = TestLog::new(ORIGIN, 1);
+        let mut book = adopted_at(&mut log, 5, 0);
+        drain(&mut book);
+        book.pull_from(&7);
+        assert!(drain(&mut book).is_empty(), "not connected");
+        book.peer_connected(7).unwrap();
+        book.pull_from(&7);
+        assert_eq!(
+            drain(&mut book),
+            vec![CheckpointEvent::SendSummary {
+                peer: 7,
+                summary: book.summary()
+            }]
+        );
     }
 
     #[test]

@@ -38,6 +38,7 @@ use std::time::Duration;
 use crate::federation::node_record::{NodeRecordError, VerifiedNodeRecord};
 use crate::federation::registry::{BundleSource, RecordRejected};
 use crate::machine::Timestamp;
+use crate::mesh::wire::WireError;
 use crate::spiffe::{SpiffeId, TrustDomain};
 
 /// Which rule admits a message.
@@ -210,6 +211,16 @@ pub fn domain_record_offence(rejected: &RecordRejected) -> Option<Offence> {
         | RecordRejected::UnknownDomain { .. }
         | RecordRejected::Revoked { .. }
         | RecordRejected::IssuedInFuture { .. } => None,
+    }
+}
+
+/// The offence bytes that are not a valid mesh message are: [`Offence::Oversized`] for a
+/// message over its bound, [`Offence::Malformed`] for anything else. One mapping for the
+/// node and the simulator alike.
+pub fn wire_offence(error: &WireError) -> Offence {
+    match error {
+        WireError::TooLarge { .. } => Offence::Oversized,
+        _ => Offence::Malformed,
     }
 }
 
@@ -1554,6 +1565,15 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn oversized_messages_are_their_own_offence() {
+        let too_large = vec![0u8; crate::mesh::wire::MAX_REQUEST_BYTES + 1];
+        let error = crate::mesh::wire::decode_request(&too_large).unwrap_err();
+        assert_eq!(wire_offence(&error), Offence::Oversized);
+        let error = crate::mesh::wire::decode_request(&[0xff, 0xff]).unwrap_err();
+        assert_eq!(wire_offence(&error), Offence::Malformed);
     }
 
     #[test]

@@ -22,7 +22,9 @@ pub const DOMAIN_RECORDS_TOPIC: &str = "provmesh/v1/domain-records";
 /// The prefix of a log's gossipsub topic; the origin follows.
 pub const LOG_TOPIC_PREFIX: &str = "provmesh/v1/log/";
 
-/// The largest gossip message: a domain record (at most 256 KiB of JSON) with framing.
+/// The largest gossip message: room for a domain record (at most 47 KiB of JSON, see
+/// `federation::domain_record::MAX_SIGNED_RECORD_JSON_LEN`) with framing, and for records
+/// of later versions that may be larger.
 pub const MAX_GOSSIP_MESSAGE_BYTES: usize = 320 * 1024;
 /// The largest checkpoint note: a checkpoint with its log signature and cosignatures.
 pub const MAX_CHECKPOINT_NOTE_BYTES: usize = 64 * 1024;
