@@ -411,10 +411,13 @@ impl MeshTask {
                 sequence,
                 revoked,
             }) => {
-                if let Err(e) =
+                // Stored before it is relayed (the store's contract): a record this node
+                // could not keep is used now but not passed on; anti-entropy brings it
+                // back after a restart.
+                let stored =
                     self.store
-                        .put_record(trust_domain.as_str(), sequence, &signed.to_json())
-                {
+                        .put_record(trust_domain.as_str(), sequence, &signed.to_json());
+                if let Err(e) = &stored {
                     tracing::error!(error = %e, "cannot store an accepted domain record");
                 }
                 if revoked {
@@ -425,6 +428,9 @@ impl MeshTask {
                 self.sync_logs();
                 self.feed_own_checkpoint(now);
                 self.publish_bundles();
+                if stored.is_err() {
+                    return MessageAcceptance::Ignore;
+                }
                 if publish {
                     self.publish(
                         wire::DOMAIN_RECORDS_TOPIC.to_owned(),
