@@ -25,6 +25,7 @@
 //! | [`proto`] | `provmesh.v1` protobuf messages (generated from `protocol/proto/`) |
 //! | [`machine`] | the contract every protocol state machine follows |
 //! | [`verify`] | offline verification of Sigstore bundles against a TrustedRoot and an identity policy |
+//! | [`witness`] | the witness: C2SP tlog-witness `add-checkpoint`, its checks and status codes, the cosigned state |
 
 pub mod ca;
 pub mod checkpoint;
@@ -47,3 +48,4 @@ pub mod sigstore_trust;
 pub mod slsa;
 pub mod spiffe;
 pub mod verify;
+pub mod witness;
