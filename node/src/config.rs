@@ -219,6 +219,54 @@ pub struct AuthorityConfig {
     pub log: TransparencyLogConfig,
     /// `[authority.ca]`: the domain's code-signing CA.
     pub ca: CodeSigningCaConfig,
+    /// `[authority.witness]`: the domain's witness.
+    pub witness: WitnessConfig,
+}
+
+/// `[authority.witness]`: the domain's witness, cosigning other logs' checkpoints over
+/// C2SP tlog-witness (`POST /add-checkpoint` on the HTTP API) with the domain's witness
+/// key. It witnesses the log of every federated domain, and the logs listed here.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct WitnessConfig {
+    /// Whether the authority serves `POST /add-checkpoint`.
+    pub enabled: bool,
+    /// `[[authority.witness.logs]]`: logs outside the mesh to witness.
+    pub logs: Vec<WitnessedLogConfig>,
+}
+
+impl Default for WitnessConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            logs: Vec::new(),
+        }
+    }
+}
+
+/// `[[authority.witness.logs]]`: a log outside the mesh (any C2SP log, e.g. a Rekor v2
+/// shard) to witness, by its origin and verifier key.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct WitnessedLogConfig {
+    /// The log's origin: the first line of its checkpoints.
+    pub origin: String,
+    /// Its signed-note verifier key, `<name>+<key id>+<base64 type and key>`.
+    #[serde(deserialize_with = "de_note_verifier")]
+    pub key: provmesh_protocol::note::Verifier,
+}
+
+fn de_note_verifier<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<provmesh_protocol::note::Verifier, D::Error> {
+    let s = de_string(
+        d,
+        "a signed-note verifier key such as \"log.example.org+1a2b3c4d+AQ…\"",
+    )?;
+    provmesh_protocol::note::Verifier::from_vkey(&s)
+        .map_err(|e| D::Error::custom(format!("invalid verifier key {s:?}: {e}")))
 }
 
 /// `[authority.ca]`: the domain's Fulcio-style code-signing CA.
@@ -1115,6 +1163,15 @@ quota_burst = {ca_quota_burst}
 # the connection is its credential; default: unset, no mTLS listener.
 # mtls_listen = "0.0.0.0:8443"
 
+[authority.witness]
+# Cosign other logs' checkpoints with the domain's witness key (C2SP tlog-witness:
+# POST /add-checkpoint on the HTTP API): every federated domain's log, and these.
+enabled = {witness_enabled}
+# A log outside the mesh, by origin and signed-note verifier key:
+# [[authority.witness.logs]]
+# origin = "log.external.example"
+# key = "log.external.example+1a2b3c4d+AQ…"
+
 [authority.log]
 # The log's origin (checkpoint key name); default "log.<trust domain>". Never changes.
 # origin = "log.example.org"
@@ -1181,6 +1238,7 @@ listen = {bundle_endpoint_listen}
         startup_timeout = toml_string(&format_duration(d.identity.startup_timeout)),
         authority_enabled = d.authority.enabled,
         ca_enabled = d.authority.ca.enabled,
+        witness_enabled = d.authority.witness.enabled,
         certificate_validity = toml_string(&format_duration(d.authority.ca.certificate_validity)),
         ca_quota_per_minute = d.authority.ca.quota_per_minute,
         ca_quota_burst = d.authority.ca.quota_burst,

@@ -17,6 +17,7 @@
 //! | [`log`] | the domain transparency log the authority runs: store, sequencer task, HTTP API, fsck |
 //! | [`signing`] | the build side: `provmesh sign` / `attest` (key, certificate, log entry, bundle) and `trust-root export` |
 //! | [`mesh`] | the libp2p mesh: swarm, node and domain records, checkpoint gossip, the SPIFFE bundle endpoint |
+//! | [`witness`] | the domain's witness on the authority: tlog-witness `add-checkpoint`, its store and key |
 //! | [`clock`] | the wall clock as the protocol sees it |
 //! | [`grpc`] | the gRPC API: `provmesh.v1` services, health checking and reflection |
 //! | [`run`] | starting a node from a configuration and running it until it is told to stop |
@@ -37,3 +38,4 @@ pub mod run;
 pub mod shutdown;
 pub mod signing;
 pub mod telemetry;
+pub mod witness;

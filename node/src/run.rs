@@ -319,18 +319,34 @@ pub async fn start_with(
         );
         tracing::info!(%addr, "code-signing CA mTLS listening");
     }
+    // The domain's witness, on the authority: the accepted domains' logs (from the mesh)
+    // and the configured ones.
+    let witness = if log.is_some() && config.authority.witness.enabled {
+        let dir = crate::mesh::publisher::witness_dir(&config.node.data_dir);
+        let signer =
+            crate::mesh::publisher::load_or_create_witness_key(&dir, &config.node.trust_domain)
+                .map_err(RunError::WitnessKey)?;
+        let logs = crate::witness::WitnessedLogs {
+            configured: crate::witness::configured_logs(&config.authority.witness),
+            federated: mesh.as_ref().map(crate::mesh::MeshHandle::logs),
+        };
+        Some(crate::witness::start(&dir, signer, logs).map_err(RunError::Witness)?)
+    } else {
+        None
+    };
     let http_router = match (log, &config.node.authority_url) {
         (Some(log), _) => {
             let settings = crate::log::http::HttpSettings {
                 max_request_bytes: config.http.max_request_bytes,
             };
-            let router = crate::log::http::router(log, settings);
-            Some(match ca {
-                Some(ca) => {
-                    router.merge(crate::ca::http::router(ca, config.http.max_request_bytes))
-                }
-                None => router,
-            })
+            let mut router = crate::log::http::router(log, settings);
+            if let Some(ca) = ca {
+                router = router.merge(crate::ca::http::router(ca, config.http.max_request_bytes));
+            }
+            if let Some(witness) = witness {
+                router = router.merge(crate::witness::http::router(witness));
+            }
+            Some(router)
         }
         (None, Some(authority_url)) => Some(crate::ca::forward::router(
             authority_url.clone(),
@@ -539,6 +555,9 @@ pub enum RunError {
     /// The authority's witness key could not be loaded or created.
     #[error("cannot load the witness key: {0}")]
     WitnessKey(#[source] crate::keyfile::KeyFileError),
+    /// The witness could not start.
+    #[error("cannot start the witness: {0}")]
+    Witness(#[source] crate::witness::store::WitnessStoreError),
     /// The gRPC services could not be built.
     #[error("cannot build the gRPC services: {0}")]
     Grpc(#[source] crate::grpc::RoutesError),

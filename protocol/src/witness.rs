@@ -292,14 +292,6 @@ pub enum SetLogError {
     /// A log needs at least one trusted key.
     #[error("log {0} has no trusted key")]
     NoKeys(String),
-    /// A key's name is not the origin.
-    #[error("key {key} is not named after the origin {origin}")]
-    KeyName {
-        /// The origin.
-        origin: String,
-        /// The key's name.
-        key: String,
-    },
     /// The witness already tracks [`MAX_LOGS`] logs.
     #[error("the witness tracks {MAX_LOGS} logs already")]
     TooManyLogs,
@@ -323,18 +315,12 @@ impl Witness {
         Witness::default()
     }
 
-    /// Witnesses `origin` with these trusted keys (each named after the origin, as the
-    /// signed-note key name of a checkpoint is its origin), or replaces its keys; what
-    /// was cosigned is kept.
+    /// Witnesses `origin` with these trusted keys, or replaces its keys; what was
+    /// cosigned is kept. A key's name is usually the origin, but need not be (the Go
+    /// checksum database signs "go.sum database tree" as `sum.golang.org`).
     pub fn set_log(&mut self, origin: &str, keys: Vec<Verifier>) -> Result<(), SetLogError> {
         if keys.is_empty() {
             return Err(SetLogError::NoKeys(origin.to_owned()));
-        }
-        if let Some(key) = keys.iter().find(|k| k.name().as_str() != origin) {
-            return Err(SetLogError::KeyName {
-                origin: origin.to_owned(),
-                key: key.name().as_str().to_owned(),
-            });
         }
         if let Some(log) = self.logs.get_mut(origin) {
             log.keys = keys;
@@ -696,16 +682,12 @@ mod tests {
     }
 
     #[test]
-    fn logs_are_configured_with_keys_named_after_them() {
+    fn logs_need_a_key_and_keep_their_state() {
         let log = TestLog::new(1, u64::MAX);
         let mut witness = Witness::new();
         assert!(matches!(
             witness.set_log(ORIGIN, Vec::new()),
             Err(SetLogError::NoKeys(_))
-        ));
-        assert!(matches!(
-            witness.set_log("log.other", vec![log.signer.verifier().into()]),
-            Err(SetLogError::KeyName { .. })
         ));
         assert!(!witness.restore(
             ORIGIN,

@@ -74,6 +74,8 @@ pub(crate) struct MeshTask {
     /// The sender side of `commands`, for the task's own spawned work.
     pub(crate) self_commands: mpsc::Sender<Command>,
     pub(crate) bundles: watch::Sender<Arc<BTreeMap<TrustDomain, TrustBundle>>>,
+    /// The accepted domains' logs, for the witness.
+    pub(crate) logs: watch::Sender<Arc<BTreeMap<String, provmesh_protocol::note::Verifier>>>,
     pub(crate) listen_addrs: Vec<Multiaddr>,
     pub(crate) node_record_lifetime: Duration,
     pub(crate) max_clock_skew_secs: u64,
@@ -117,6 +119,7 @@ impl MeshTask {
         commands: mpsc::Receiver<Command>,
         self_commands: mpsc::Sender<Command>,
         bundles: watch::Sender<Arc<BTreeMap<TrustDomain, TrustBundle>>>,
+        logs: watch::Sender<Arc<BTreeMap<String, provmesh_protocol::note::Verifier>>>,
         listen_addrs: Vec<Multiaddr>,
         node_record_lifetime: Duration,
         max_clock_skew_secs: u64,
@@ -134,6 +137,7 @@ impl MeshTask {
             commands,
             self_commands,
             bundles,
+            logs,
             listen_addrs,
             node_record_lifetime,
             max_clock_skew_secs,
@@ -526,6 +530,17 @@ impl MeshTask {
                 Some((origin.as_str().to_owned(), td.clone(), verifier.clone()))
             })
             .collect();
+        let federated: BTreeMap<String, provmesh_protocol::note::Verifier> = logs
+            .iter()
+            .map(|(origin, _, verifier)| (origin.clone(), verifier.clone()))
+            .collect();
+        self.logs.send_if_modified(|current| {
+            let changed = **current != federated;
+            if changed {
+                *current = Arc::new(federated);
+            }
+            changed
+        });
         for (origin, td, verifier) in logs {
             let followed = self.follow.follows(&origin, &td, &node_key, &domains);
             if let Err(e) = self.checkpoints.set_log(origin.clone(), verifier, followed) {

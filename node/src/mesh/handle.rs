@@ -16,6 +16,10 @@ pub const COMMAND_QUEUE: usize = 64;
 /// The accepted SPIFFE bundles by trust domain, replaced wholesale when one changes.
 pub type AcceptedBundles = watch::Receiver<Arc<BTreeMap<TrustDomain, TrustBundle>>>;
 
+/// The logs of every accepted domain, `origin → verifier key`, replaced wholesale when
+/// one is added: what the domain's witness witnesses.
+pub type FederatedLogs = watch::Receiver<Arc<BTreeMap<String, provmesh_protocol::note::Verifier>>>;
+
 /// A command for the mesh task.
 #[derive(Debug)]
 pub(crate) enum Command {
@@ -30,6 +34,7 @@ pub(crate) enum Command {
 pub struct MeshHandle {
     pub(crate) commands: mpsc::Sender<Command>,
     pub(crate) bundles: AcceptedBundles,
+    pub(crate) logs: FederatedLogs,
 }
 
 /// The mesh task has stopped (the node is shutting down).
@@ -51,5 +56,10 @@ impl MeshHandle {
     /// The accepted SPIFFE bundles, followed live.
     pub fn bundles(&self) -> AcceptedBundles {
         self.bundles.clone()
+    }
+
+    /// The logs of the accepted domains, followed live.
+    pub fn logs(&self) -> FederatedLogs {
+        self.logs.clone()
     }
 }

@@ -18,7 +18,7 @@ pub mod status;
 pub mod store;
 pub mod transport;
 
-pub use handle::{AcceptedBundles, MeshHandle, MeshStopped};
+pub use handle::{AcceptedBundles, FederatedLogs, MeshHandle, MeshStopped};
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -262,6 +262,7 @@ pub async fn start(
 
     let (commands_tx, commands_rx) = mpsc::channel(handle::COMMAND_QUEUE);
     let (bundles_tx, bundles_rx) = watch::channel(Arc::new(BTreeMap::new()));
+    let (logs_tx, logs_rx) = watch::channel(Arc::new(BTreeMap::new()));
     let publisher = authority.map(RecordPublisher::new);
     let task = MeshTask::new(
         swarm,
@@ -276,6 +277,7 @@ pub async fn start(
         commands_rx,
         commands_tx.clone(),
         bundles_tx,
+        logs_tx,
         listen_addrs.clone(),
         config.mesh.node_record_lifetime,
         config.mesh.max_clock_skew.as_secs(),
@@ -284,6 +286,7 @@ pub async fn start(
     let handle = MeshHandle {
         commands: commands_tx,
         bundles: bundles_rx,
+        logs: logs_rx,
     };
     Ok(StartedMesh {
         handle,

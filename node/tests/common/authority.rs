@@ -33,7 +33,12 @@ impl TestAuthority {
     /// Starts an authority; `extra` is appended to its configuration (tables of its own,
     /// e.g. `[authority.ca]` settings).
     pub(crate) async fn start(extra: &str) -> TestAuthority {
-        let data_dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), extra).await
+    }
+
+    /// [`TestAuthority::start`] on an existing data directory (e.g. after
+    /// [`TestAuthority::stop`], to restart).
+    pub(crate) async fn start_in(data_dir: tempfile::TempDir, extra: &str) -> TestAuthority {
         let text = format!(
             "[node]\ntrust_domain = \"{TD}\"\ndata_dir = {dir:?}\n\
              [metrics]\nenabled = false\n[grpc]\nenabled = false\n\

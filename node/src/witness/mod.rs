@@ -1,0 +1,244 @@
+//! The domain's witness, on the authority: the owner of the sans-IO witness
+//! (`provmesh_protocol::witness`), its store and the domain's witness key.
+//!
+//! * [`store`]: the latest cosigned checkpoint per log, durable.
+//! * [`http`]: `POST /add-checkpoint` (C2SP tlog-witness) over [`WitnessHandle`].
+//!
+//! One thread owns the witness: requests reach it over a bounded channel (a full channel
+//! is "overloaded", answered 503, never an unbounded queue) and are taken in batches — all
+//! requests waiting, up to [`MAX_BATCH`]. Each is checked and applied in turn by the
+//! witness machine (so the check and the update are atomic), the batch's new states are
+//! written in one durable transaction (group commit), and only then are the cosignatures
+//! made and the answers sent.
+//!
+//! The witnessed logs are the logs of every accepted domain (followed live from the
+//! mesh) and the logs configured in `[[authority.witness.logs]]`.
+
+pub mod http;
+pub mod store;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use provmesh_protocol::cosignature::CosignatureSigner;
+use provmesh_protocol::note::Verifier;
+use provmesh_protocol::witness::{AddCheckpoint, Cosigned, Refusal, Update, Witness};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::mesh::FederatedLogs;
+use store::{WitnessStore, WitnessStoreError};
+
+/// How many requests may wait for the witness; more are refused as overloaded.
+pub const COMMAND_QUEUE: usize = 4096;
+/// The most requests checked and persisted together.
+pub const MAX_BATCH: usize = 512;
+
+/// Why a checkpoint was not cosigned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AddError {
+    /// The witness refused it, with the spec's status.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// Too many requests are waiting.
+    #[error("the witness is overloaded; retry later")]
+    Overloaded,
+    /// The witness has stopped.
+    #[error("the witness has stopped")]
+    Stopped,
+    /// The new state could not be stored; nothing was cosigned.
+    #[error("cannot store the witness state: {0}")]
+    Store(String),
+    /// The cosignature could not be made.
+    #[error("cannot cosign: {0}")]
+    Sign(String),
+}
+
+type Reply = oneshot::Sender<Result<String, AddError>>;
+
+/// A request for the witness thread.
+#[derive(Debug)]
+struct Command {
+    body: Vec<u8>,
+    reply: Reply,
+}
+
+/// A cloneable handle on the running witness.
+#[derive(Debug, Clone)]
+pub struct WitnessHandle {
+    commands: mpsc::Sender<Command>,
+}
+
+impl WitnessHandle {
+    /// Submits an `add-checkpoint` request body; the answer is the cosignature lines.
+    pub async fn add_checkpoint(&self, body: Vec<u8>) -> Result<String, AddError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .try_send(Command { body, reply })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => AddError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => AddError::Stopped,
+            })?;
+        answer.await.map_err(|_| AddError::Stopped)?
+    }
+}
+
+/// What the witness witnesses: logs configured by origin and key, and the accepted
+/// domains' logs from the mesh, if it runs.
+pub struct WitnessedLogs {
+    /// `[[authority.witness.logs]]`.
+    pub configured: Vec<(String, Verifier)>,
+    /// The mesh's accepted domains' logs, followed live.
+    pub federated: Option<FederatedLogs>,
+}
+
+/// Opens the witness's store in `dir` and starts the thread that owns the witness,
+/// signing with `signer`. The thread ends when every handle is dropped.
+pub fn start(
+    dir: &Path,
+    signer: CosignatureSigner,
+    logs: WitnessedLogs,
+) -> Result<WitnessHandle, WitnessStoreError> {
+    let store = WitnessStore::open(dir)?;
+    let stored: BTreeMap<String, Cosigned> = store.all()?.into_iter().collect();
+    let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
+    let mut owner = WitnessOwner {
+        witness: Witness::new(),
+        store,
+        stored,
+        signer,
+        configured: logs.configured,
+        federated: logs.federated,
+    };
+    owner.sync_logs();
+    std::thread::Builder::new()
+        .name("witness".to_owned())
+        .spawn(move || owner.run(commands_rx))
+        .map_err(|e| WitnessStoreError::Redb {
+            path: dir.to_owned(),
+            message: format!("cannot start the witness thread: {e}"),
+        })?;
+    Ok(WitnessHandle {
+        commands: commands_tx,
+    })
+}
+
+/// Everything the witness thread owns.
+struct WitnessOwner {
+    witness: Witness,
+    store: WitnessStore,
+    /// What the store holds, so that a log witnessed again resumes from its state.
+    stored: BTreeMap<String, Cosigned>,
+    signer: CosignatureSigner,
+    configured: Vec<(String, Verifier)>,
+    federated: Option<FederatedLogs>,
+}
+
+impl WitnessOwner {
+    fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while let Some(first) = commands.blocking_recv() {
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match commands.try_recv() {
+                    Ok(command) => batch.push(command),
+                    Err(_) => break,
+                }
+            }
+            if self
+                .federated
+                .as_ref()
+                .is_some_and(|logs| logs.has_changed().unwrap_or(false))
+            {
+                self.sync_logs();
+            }
+            self.process(&mut batch);
+        }
+    }
+
+    /// Witnesses the configured and federated logs; a log new to the witness resumes
+    /// from its stored state.
+    fn sync_logs(&mut self) {
+        let mut logs: BTreeMap<String, Vec<Verifier>> = BTreeMap::new();
+        for (origin, key) in &self.configured {
+            logs.entry(origin.clone()).or_default().push(key.clone());
+        }
+        if let Some(federated) = &mut self.federated {
+            for (origin, key) in federated.borrow_and_update().iter() {
+                logs.entry(origin.clone()).or_default().push(key.clone());
+            }
+        }
+        for (origin, keys) in logs {
+            let new = self.witness.latest(&origin).is_none();
+            if let Err(e) = self.witness.set_log(&origin, keys) {
+                tracing::warn!(%origin, error = %e, "cannot witness this log");
+                continue;
+            }
+            if new && let Some(cosigned) = self.stored.get(&origin) {
+                self.witness.restore(&origin, cosigned.clone());
+            }
+        }
+    }
+
+    /// Checks and applies every request of the batch, persists the new states at once,
+    /// then cosigns and answers.
+    fn process(&mut self, batch: &mut Vec<Command>) {
+        let mut accepted: Vec<(Reply, Update)> = Vec::with_capacity(batch.len());
+        for Command { body, reply } in batch.drain(..) {
+            let outcome = AddCheckpoint::parse(&body)
+                .map_err(Refusal::from)
+                .and_then(|request| self.witness.add_checkpoint(&request));
+            match outcome {
+                Ok(update) => accepted.push((reply, update)),
+                Err(refusal) => {
+                    if let Refusal::RootMismatch { size, .. } = &refusal {
+                        tracing::error!(
+                            size,
+                            "add-checkpoint: a checkpoint with another root at a size this \
+                             witness cosigned"
+                        );
+                    }
+                    let _ = reply.send(Err(AddError::Refused(refusal)));
+                }
+            }
+        }
+        if accepted.is_empty() {
+            return;
+        }
+        // Only the newest state of each log needs writing: later updates of a batch
+        // extend earlier ones.
+        let mut newest: BTreeMap<&str, &Cosigned> = BTreeMap::new();
+        for (_, update) in &accepted {
+            newest.insert(update.origin.as_str(), &update.cosigned);
+        }
+        if let Err(e) = self.store.put(newest.iter().map(|(o, c)| (*o, *c))) {
+            tracing::error!(error = %e, "cannot store the witness state; nothing cosigned");
+            for (reply, _) in accepted {
+                let _ = reply.send(Err(AddError::Store(e.to_string())));
+            }
+            return;
+        }
+        for (origin, cosigned) in newest {
+            self.stored.insert(origin.to_owned(), cosigned.clone());
+        }
+        let timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        for (reply, update) in accepted {
+            let answer = update
+                .cosign(&self.signer, timestamp)
+                .map_err(|e| AddError::Sign(e.to_string()));
+            let _ = reply.send(answer);
+        }
+    }
+}
+
+/// The configured logs of `[[authority.witness.logs]]`.
+pub fn configured_logs(config: &crate::config::WitnessConfig) -> Vec<(String, Verifier)> {
+    config
+        .logs
+        .iter()
+        .map(|log| (log.origin.clone(), log.key.clone()))
+        .collect()
+}
