@@ -375,6 +375,10 @@ pub enum BenchCommand {
     /// plain nodes) and report its traffic at rest and how long a new checkpoint takes to
     /// reach every node (p50/p99).
     Mesh(crate::bench::mesh::BenchMeshArgs),
+    /// Drive the node's witness in process with prepared checkpoints of many logs and
+    /// report cosigned checkpoints/s (signature and consistency proof verified, state
+    /// stored durably, cosignature made) and latency.
+    Witness(crate::bench::witness::BenchWitnessArgs),
 }
 
 /// `provmesh config …`.
@@ -419,6 +423,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Bench(BenchCommand::Log(args)) => cmd_bench_log(&args),
         Command::Bench(BenchCommand::Verify(args)) => cmd_bench_verify(&args),
         Command::Bench(BenchCommand::Mesh(args)) => cmd_bench_mesh(&args),
+        Command::Bench(BenchCommand::Witness(args)) => cmd_bench_witness(&args),
         Command::Mesh(MeshCommand::Status(args)) => cmd_mesh_status(&args),
         Command::Authority(AuthorityCommand::RotateWitnessKey { config }) => {
             cmd_rotate_witness_key(&config)
@@ -620,6 +625,34 @@ fn cmd_bench_log(args: &crate::bench::log::BenchLogArgs) -> ExitCode {
     let result = runtime.block_on(crate::bench::log::run(args, &mut progress));
     runtime.shutdown_timeout(Duration::from_secs(1));
     match result {
+        Ok(report) if args.json => {
+            println!("{}", report.to_json());
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cmd_bench_witness(args: &crate::bench::witness::BenchWitnessArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut progress = std::io::stderr();
+    match runtime.block_on(crate::bench::witness::run(args, &mut progress)) {
         Ok(report) if args.json => {
             println!("{}", report.to_json());
             ExitCode::SUCCESS
