@@ -610,22 +610,40 @@ fn replace_file(dir: &Path, name: &str, contents: &[u8], mode: u32) -> Result<()
     })
 }
 
-fn cmd_bench_log(args: &crate::bench::log::BenchLogArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut progress = std::io::stderr();
-    let result = runtime.block_on(crate::bench::log::run(args, &mut progress));
-    runtime.shutdown_timeout(Duration::from_secs(1));
+/// A bench's report: a table (`Display`) or one JSON object.
+trait BenchReport: std::fmt::Display {
+    fn to_json(&self) -> String;
+}
+
+impl BenchReport for crate::bench::log::BenchReport {
+    fn to_json(&self) -> String {
+        self.to_json()
+    }
+}
+
+impl BenchReport for crate::bench::verify::VerifyReport {
+    fn to_json(&self) -> String {
+        self.to_json()
+    }
+}
+
+impl BenchReport for crate::bench::mesh::MeshBenchReport {
+    fn to_json(&self) -> String {
+        self.to_json()
+    }
+}
+
+impl BenchReport for crate::bench::witness::WitnessBenchReport {
+    fn to_json(&self) -> String {
+        self.to_json()
+    }
+}
+
+/// Prints a bench's outcome: the report on stdout (`json`: one JSON object), or the
+/// error on stderr with exit status 1.
+fn print_bench<R: BenchReport, E: std::fmt::Display>(json: bool, result: Result<R, E>) -> ExitCode {
     match result {
-        Ok(report) if args.json => {
+        Ok(report) if json => {
             println!("{}", report.to_json());
             ExitCode::SUCCESS
         }
@@ -638,79 +656,52 @@ fn cmd_bench_log(args: &crate::bench::log::BenchLogArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The runtime of an async bench (`multi_thread`: workers on every core, else one
+/// thread); `None` when it cannot start, which is said on stderr.
+fn bench_runtime(multi_thread: bool) -> Option<tokio::runtime::Runtime> {
+    let mut builder = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    builder
+        .enable_all()
+        .build()
+        .map_err(|e| eprintln!("error: cannot start the tokio runtime: {e}"))
+        .ok()
+}
+
+fn cmd_bench_log(args: &crate::bench::log::BenchLogArgs) -> ExitCode {
+    let Some(runtime) = bench_runtime(true) else {
+        return ExitCode::FAILURE;
+    };
+    let result = runtime.block_on(crate::bench::log::run(args, &mut std::io::stderr()));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    print_bench(args.json, result)
 }
 
 fn cmd_bench_witness(args: &crate::bench::witness::BenchWitnessArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = bench_runtime(true) else {
+        return ExitCode::FAILURE;
     };
-    let mut progress = std::io::stderr();
-    match runtime.block_on(crate::bench::witness::run(args, &mut progress)) {
-        Ok(report) if args.json => {
-            println!("{}", report.to_json());
-            ExitCode::SUCCESS
-        }
-        Ok(report) => {
-            print!("{report}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    let result = runtime.block_on(crate::bench::witness::run(args, &mut std::io::stderr()));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    print_bench(args.json, result)
 }
 
 fn cmd_bench_mesh(args: &crate::bench::mesh::BenchMeshArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = bench_runtime(false) else {
+        return ExitCode::FAILURE;
     };
-    let mut progress = std::io::stderr();
-    match runtime.block_on(crate::bench::mesh::run(args, &mut progress)) {
-        Ok(report) if args.json => {
-            println!("{}", report.to_json());
-            ExitCode::SUCCESS
-        }
-        Ok(report) => {
-            print!("{report}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    let result = runtime.block_on(crate::bench::mesh::run(args, &mut std::io::stderr()));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    print_bench(args.json, result)
 }
 
 fn cmd_bench_verify(args: &crate::bench::verify::BenchVerifyArgs) -> ExitCode {
-    match crate::bench::verify::run(args) {
-        Ok(report) if args.json => {
-            println!("{}", report.to_json());
-            ExitCode::SUCCESS
-        }
-        Ok(report) => {
-            print!("{report}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    print_bench(args.json, crate::bench::verify::run(args))
 }
 
 fn cmd_verify(args: &VerifyArgs) -> ExitCode {
