@@ -77,6 +77,10 @@ pub enum Command {
     /// Manage the keys of this domain's authority.
     #[command(subcommand)]
     Authority(AuthorityCommand),
+    /// Check equivocation evidence: proof that a log signed two checkpoints that cannot
+    /// both be true.
+    #[command(subcommand)]
+    Evidence(EvidenceCommand),
     /// Print the version.
     Version,
 }
@@ -94,6 +98,31 @@ pub enum AuthorityCommand {
         #[arg(long, short, value_name = "FILE", env = "PROVMESH_CONFIG")]
         config: PathBuf,
     },
+}
+
+/// `provmesh evidence …`.
+#[derive(Debug, Subcommand)]
+#[non_exhaustive]
+pub enum EvidenceCommand {
+    /// Verify an evidence document offline: both checkpoints are signed by the log key
+    /// for its origin, and they have one size and different roots, or the proof in it
+    /// reproduces the newer root while deriving another older root. Exits 0 when the log
+    /// is proven to have equivocated, 1 otherwise (with the reason).
+    Verify(EvidenceVerifyArgs),
+}
+
+/// Arguments of `provmesh evidence verify`.
+#[derive(Debug, Args)]
+#[non_exhaustive]
+pub struct EvidenceVerifyArgs {
+    /// The evidence document (JSON), or `-` for standard input.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The log's verifier key as you know it (e.g. from its domain record or trusted
+    /// root). The document must name this key; without it, the key in the document is
+    /// trusted, which proves only that *that* key equivocated.
+    #[arg(long, value_name = "VKEY")]
+    pub log_key: Option<String>,
 }
 
 /// `provmesh mesh …`.
@@ -425,6 +454,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Bench(BenchCommand::Mesh(args)) => cmd_bench_mesh(&args),
         Command::Bench(BenchCommand::Witness(args)) => cmd_bench_witness(&args),
         Command::Mesh(MeshCommand::Status(args)) => cmd_mesh_status(&args),
+        Command::Evidence(EvidenceCommand::Verify(args)) => cmd_evidence_verify(&args),
         Command::Authority(AuthorityCommand::RotateWitnessKey { config }) => {
             cmd_rotate_witness_key(&config)
         }
@@ -788,6 +818,63 @@ fn cmd_rotate_witness_key(path: &std::path::Path) -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cmd_evidence_verify(args: &EvidenceVerifyArgs) -> ExitCode {
+    use provmesh_protocol::evidence::{EquivocationKind, Evidence, MAX_EVIDENCE_BYTES};
+    let verdict = || -> Result<String, String> {
+        let bytes = if args.file.as_os_str() == "-" {
+            crate::bounded::read_at_most(std::io::stdin().lock(), MAX_EVIDENCE_BYTES)
+                .map_err(|e| format!("standard input: {e}"))?
+        } else {
+            crate::bounded::read_file_at_most(&args.file, MAX_EVIDENCE_BYTES)
+                .map_err(|e| format!("{}: {e}", args.file.display()))?
+        }
+        .ok_or_else(|| format!("larger than {MAX_EVIDENCE_BYTES} bytes: not evidence"))?;
+        let evidence = Evidence::from_json(&bytes).map_err(|e| e.to_string())?;
+        if let Some(expected) = &args.log_key {
+            let expected = provmesh_protocol::note::Verifier::from_vkey(expected)
+                .map_err(|e| format!("--log-key: {e}"))?;
+            if expected != evidence.log_key {
+                return Err(format!(
+                    "the evidence is about the key {}, not {}",
+                    evidence.log_key.to_vkey(),
+                    expected.to_vkey()
+                ));
+            }
+        }
+        let proven = evidence.verify().map_err(|e| e.to_string())?;
+        let how = match proven.kind {
+            EquivocationKind::SameSize => format!(
+                "two checkpoints of size {} with different roots",
+                proven.older_size
+            ),
+            _ => format!(
+                "a checkpoint of size {} and one of size {} whose tree does not extend it",
+                proven.older_size, proven.newer_size
+            ),
+        };
+        let trust = if args.log_key.is_some() {
+            ""
+        } else {
+            " (key taken from the document: pass --log-key to check it is the log's)"
+        };
+        Ok(format!(
+            "PROVEN: {} equivocated: {how}, both signed by {}{trust}",
+            proven.origin,
+            evidence.log_key.to_vkey()
+        ))
+    };
+    match verdict() {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(reason) => {
+            eprintln!("NOT PROVEN: {reason}");
             ExitCode::FAILURE
         }
     }

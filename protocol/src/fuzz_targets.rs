@@ -37,6 +37,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("node_record", node_record),
     ("witness_request", witness_request),
     ("mesh_wire", mesh_wire),
+    ("evidence", evidence),
 ];
 
 /// Fixed keys so that verification code runs on fuzzed notes (a fuzzer can copy the key
@@ -473,5 +474,18 @@ pub fn mesh_wire(data: &[u8]) {
                 Ok(gossip)
             );
         }
+    }
+}
+
+/// Equivocation evidence documents: what parses prints a document that parses to the
+/// same evidence, and verifying never panics.
+pub fn evidence(data: &[u8]) {
+    use crate::evidence::Evidence;
+    if let Ok(evidence) = Evidence::from_json(data) {
+        assert_eq!(
+            Evidence::from_json(&evidence.to_json()),
+            Ok(evidence.clone())
+        );
+        let _ = evidence.verify();
     }
 }

@@ -25,12 +25,14 @@
 //! | [`proto`] | `provmesh.v1` protobuf messages (generated from `protocol/proto/`) |
 //! | [`machine`] | the contract every protocol state machine follows |
 //! | [`verify`] | offline verification of Sigstore bundles against a TrustedRoot and an identity policy |
+//! | [`evidence`] | equivocation evidence: the self-contained document proving a log signed two checkpoints that cannot both be true |
 //! | [`witness`] | the witness: C2SP tlog-witness `add-checkpoint`, its checks and status codes, the cosigned state |
 
 pub mod ca;
 pub mod checkpoint;
 pub mod cosignature;
 pub mod dsse;
+pub mod evidence;
 pub mod federation;
 #[doc(hidden)]
 pub mod fuzz_targets;
