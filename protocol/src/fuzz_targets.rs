@@ -466,6 +466,7 @@ pub fn mesh_wire(data: &[u8]) {
     }
     for topic in [
         wire::DOMAIN_RECORDS_TOPIC.to_owned(),
+        wire::EVIDENCE_TOPIC.to_owned(),
         wire::log_topic("log.fuzz.example"),
     ] {
         if let Ok(gossip) = wire::decode_gossip(&topic, data) {

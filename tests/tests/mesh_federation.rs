@@ -12,7 +12,9 @@
 //!   (`provmesh mesh status --json` of each node);
 //! - after one domain's authority rotates its witness key and restarts, every node holds
 //!   that domain's new record sequence;
-//! - every node serves each accepted domain's bundle on its SPIFFE bundle endpoint.
+//! - every node serves each accepted domain's bundle on its SPIFFE bundle endpoint;
+//! - when a log shows a second history to one node, every node ends up holding verified
+//!   evidence and reports that log, and only it, equivocating.
 
 // Test code: a failed step fails the test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -83,11 +85,9 @@ fn wait_converged(
     }
 }
 
-#[test]
-fn three_domains_converge_and_follow_a_key_rotation() {
-    let root = tempfile::tempdir().unwrap();
-    let root = root.path();
-
+/// Starts the three domains in `root`: authorities first, each bootstrapping to the ones
+/// before it, then the plain nodes; returns the nodes, authorities first, in domain order.
+fn start_federation(root: &Path) -> Vec<(NodeFiles, NodeProcess)> {
     // Each domain's dev CA and bootstrap bundle, made before any node runs.
     let mut bundles = BTreeMap::new();
     let mut files: Vec<(String, NodeFiles, NodeFiles)> = Vec::new();
@@ -99,7 +99,6 @@ fn three_domains_converge_and_follow_a_key_rotation() {
         files.push((domain.to_owned(), authority, node));
     }
 
-    // Authorities first, each bootstrapping to the ones before it; then the plain nodes.
     let mut nodes: Vec<(NodeFiles, NodeProcess)> = Vec::new();
     let mut bootstrap: Vec<String> = Vec::new();
     let mut plain: Vec<(String, NodeFiles, String)> = Vec::new();
@@ -123,6 +122,14 @@ fn three_domains_converge_and_follow_a_key_rotation() {
         nodes.push((node, process));
     }
 
+    nodes
+}
+
+#[test]
+fn three_domains_converge_and_follow_a_key_rotation() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let mut nodes = start_federation(root);
     let took = wait_converged(&nodes, root, &BTreeMap::new());
     eprintln!("six nodes converged in {took:?}");
 
@@ -146,4 +153,85 @@ fn three_domains_converge_and_follow_a_key_rotation() {
     let min: BTreeMap<&str, u64> = [("org-b.example", before + 1)].into();
     let took = wait_converged(&nodes, root, &min);
     eprintln!("every node followed org-b's rotation in {took:?}");
+}
+
+/// Whether `status` reports the log `origin` equivocating.
+fn equivocating(status: &serde_json::Value, origin: &str) -> bool {
+    status["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["origin"] == origin && l["equivocating"] == true)
+}
+
+/// org-a's log equivocates toward one node: a test tool holding a copy of org-a's log
+/// key signs a checkpoint of the size every node holds with another root, and gossips it
+/// to org-c's plain node only. That node turns the two checkpoints into evidence and
+/// gossips it; every node verifies it and reports org-a's log equivocating, and no other
+/// log.
+#[test]
+fn a_log_showing_a_second_history_to_one_node_is_convicted_by_every_node() {
+    use provmesh_protocol::checkpoint::Checkpoint;
+    use provmesh_protocol::mesh::wire::{self, Gossip};
+    use provmesh_protocol::note::Ed25519Signer;
+    use provmesh_tests::hostile_peer::HostilePeer;
+
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let nodes = start_federation(root);
+    wait_converged(&nodes, root, &BTreeMap::new());
+
+    // The size of org-a's log that org-c's plain node holds, and a second tree of it.
+    let (c_files, c_process) = &nodes[5];
+    assert!(c_files.name.starts_with("org-c"), "{}", c_files.name);
+    let origin = "log.org-a.example";
+    let held = status(c_process, root)["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["origin"] == origin)
+        .and_then(|l| l["size"].as_u64())
+        .unwrap();
+    let key_file = root.join("org-a.example-authority/data/log/log.key");
+    let log_key =
+        Ed25519Signer::from_skey(std::fs::read_to_string(key_file).unwrap().trim()).unwrap();
+    let forged = Checkpoint::new(origin.to_owned(), held, [0x5a; 32])
+        .unwrap()
+        .sign(&[&log_key])
+        .unwrap()
+        .to_bytes();
+
+    let tool = HostilePeer::new();
+    tool.connect(&first_mesh_address(c_process), DEADLINE);
+    tool.publish(
+        &wire::log_topic(origin),
+        wire::encode_gossip(&Gossip::Checkpoint(forged)),
+        DEADLINE,
+    );
+    let started = Instant::now();
+    loop {
+        let statuses: Vec<serde_json::Value> = nodes.iter().map(|(_, p)| status(p, root)).collect();
+        if statuses.iter().all(|s| equivocating(s, origin)) {
+            for s in &statuses {
+                for other in ["log.org-b.example", "log.org-c.example"] {
+                    assert!(!equivocating(s, other), "{other} reported equivocating");
+                }
+            }
+            break;
+        }
+        assert!(
+            started.elapsed() < CONVERGENCE,
+            "not every node holds evidence within {CONVERGENCE:?}:\n{}",
+            nodes
+                .iter()
+                .zip(&statuses)
+                .map(|((f, p), s)| format!("== {}\n{s:#}\n{}\n", f.name, tail(&p.output(), 20)))
+                .collect::<String>()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    eprintln!(
+        "every node holds verified evidence {:?} after the forged checkpoint",
+        started.elapsed()
+    );
 }

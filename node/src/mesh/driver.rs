@@ -18,6 +18,7 @@ use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, identify, kad};
+use provmesh_protocol::evidence::Evidence;
 use provmesh_protocol::federation::domain_record::{SignedDomainRecord, domain_record_entry};
 use provmesh_protocol::federation::node_record::{NodeRecord, SignedNodeRecord};
 use provmesh_protocol::federation::registry::{
@@ -25,7 +26,7 @@ use provmesh_protocol::federation::registry::{
 };
 use provmesh_protocol::machine::Timestamp;
 use provmesh_protocol::mesh::checkpoints::{
-    CheckpointBook, CheckpointEvent, FollowPolicy, Relay, RequestId,
+    CheckpointBook, CheckpointEvent, ConflictKind, FollowPolicy, Relay, RequestId,
 };
 use provmesh_protocol::mesh::peers::{
     Admission, Binding, MessageClass, Offence, PeerAction, PeerBook, domain_record_offence,
@@ -93,6 +94,10 @@ pub(crate) struct MeshTask {
     /// Domains whose record chain was asked for and not answered yet: every record of a
     /// batch that this node cannot verify yet would otherwise ask again.
     chain_requests: std::collections::BTreeSet<TrustDomain>,
+    /// The ids of the verified equivocation evidence held (stored forever).
+    evidence_ids: std::collections::BTreeSet<[u8; 32]>,
+    /// The logs proven to have equivocated.
+    equivocating: std::collections::BTreeSet<String>,
 }
 
 /// Why the mesh task failed.
@@ -148,9 +153,13 @@ impl MeshTask {
             subscribed: BTreeMap::new(),
             own_checkpoint_size: None,
             chain_requests: std::collections::BTreeSet::new(),
+            evidence_ids: std::collections::BTreeSet::new(),
+            equivocating: std::collections::BTreeSet::new(),
         };
+        task.restore_evidence();
         task.reissue_node_record(clock::now())?;
         task.subscribe(wire::DOMAIN_RECORDS_TOPIC.to_owned());
+        task.subscribe(wire::EVIDENCE_TOPIC.to_owned());
         task.sync_logs();
         task.publish_bundles();
         Ok(task)
@@ -373,6 +382,7 @@ impl MeshTask {
                 size: log.latest.map_or(0, |l| l.size),
                 root_hash: log.latest.map(|l| l.root.to_vec()).unwrap_or_default(),
                 adopted_at_unix_ms: log.latest.map_or(0, |l| l.adopted_at.as_unix_millis()),
+                equivocating: self.equivocating.contains(log.origin),
             })
             .collect();
         let peers = self
@@ -579,6 +589,116 @@ impl MeshTask {
         }
     }
 
+    // ---- Equivocation evidence --------------------------------------------------------
+
+    /// Reloads the evidence held before a restart.
+    fn restore_evidence(&mut self) {
+        let documents = match self.store.evidence() {
+            Ok(documents) => documents,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the stored evidence");
+                return;
+            }
+        };
+        for json in documents {
+            match Evidence::from_json(&json) {
+                Ok(evidence) => {
+                    self.evidence_ids.insert(evidence.id());
+                    self.equivocating.insert(evidence.origin);
+                }
+                Err(e) => tracing::error!(error = %e, "stored evidence unreadable"),
+            }
+        }
+    }
+
+    /// Takes verified `evidence`: stores it, marks its log equivocating and, when
+    /// `publish` (this node found it), gossips it. Returns whether it was new.
+    fn record_evidence(&mut self, evidence: &Evidence, json: Vec<u8>, publish: bool) -> bool {
+        let id = evidence.id();
+        if self.evidence_ids.contains(&id) {
+            return false;
+        }
+        if let Err(e) = self.store.put_evidence(&id, &json) {
+            tracing::error!(error = %e, "cannot store equivocation evidence");
+            return false;
+        }
+        self.evidence_ids.insert(id);
+        self.equivocating.insert(evidence.origin.clone());
+        tracing::error!(
+            origin = %evidence.origin,
+            id = %hex::encode(id),
+            "the log equivocated: verified evidence stored"
+        );
+        if publish {
+            self.publish(wire::EVIDENCE_TOPIC.to_owned(), Gossip::Evidence(json));
+        }
+        true
+    }
+
+    /// The checkpoint book found two checkpoints of one log that cannot both be true:
+    /// they become evidence (verified like any received evidence) and are gossiped.
+    fn on_conflict(&mut self, origin: String, ours: Vec<u8>, theirs: Vec<u8>, kind: ConflictKind) {
+        let Some((_, key)) = self.registry.log_verifier(&origin) else {
+            return;
+        };
+        let proof = match kind {
+            ConflictKind::SameSize => Vec::new(),
+            ConflictKind::Inconsistent { proof } => proof,
+        };
+        let evidence = Evidence {
+            origin: origin.clone(),
+            log_key: key.clone(),
+            older: ours,
+            newer: theirs,
+            proof,
+            old_subtree: None,
+        };
+        match evidence.verify() {
+            Ok(_) => {
+                let json = evidence.to_json();
+                self.record_evidence(&evidence, json, true);
+            }
+            Err(e) => tracing::warn!(%origin, error = %e, "conflicting checkpoints not provable"),
+        }
+    }
+
+    /// Evidence gossiped by `from`: accepted (and relayed) only when it proves that a log
+    /// this node knows, under that log's key, equivocated.
+    fn accept_evidence_bytes(
+        &mut self,
+        now: Timestamp,
+        from: PeerId,
+        json: Vec<u8>,
+    ) -> MessageAcceptance {
+        let evidence = match Evidence::from_json(&json) {
+            Ok(evidence) => evidence,
+            Err(e) => {
+                tracing::warn!(peer = %from, error = %e, "malformed evidence");
+                self.penalize(now, &from, Offence::Malformed);
+                return MessageAcceptance::Reject;
+            }
+        };
+        let Some((_, key)) = self.registry.log_verifier(&evidence.origin) else {
+            // A log this node does not know: it cannot judge, and does not relay.
+            return MessageAcceptance::Ignore;
+        };
+        let verdict = if *key == evidence.log_key {
+            evidence.verify().map(|_| ()).map_err(|e| e.to_string())
+        } else {
+            Err("it names another key than the log's".to_owned())
+        };
+        match verdict {
+            Ok(()) if self.record_evidence(&evidence, json, false) => MessageAcceptance::Accept,
+            Ok(()) => MessageAcceptance::Ignore,
+            Err(reason) => {
+                // Evidence that proves nothing is only ever sent on purpose.
+                tracing::warn!(peer = %from, origin = %evidence.origin, %reason, "evidence rejected");
+                self.penalize(now, &from, Offence::Forged);
+                MessageAcceptance::Reject
+            }
+        }
+    }
+
     // ---- Swarm events -----------------------------------------------------------------
 
     fn on_swarm_event(&mut self, event: SwarmEvent<MeshEvent>) {
@@ -673,6 +793,7 @@ impl MeshTask {
         };
         match gossip {
             Gossip::DomainRecord(bytes) => self.accept_record_bytes(now, from, &bytes),
+            Gossip::Evidence(bytes) => self.accept_evidence_bytes(now, from, bytes),
             Gossip::Checkpoint(note) => {
                 match self.checkpoints.handle_checkpoint(now, Some(from), &note) {
                     Relay::Accept => MessageAcceptance::Accept,
@@ -982,9 +1103,12 @@ impl MeshTask {
                     },
                     Pending::Consistency(request_id),
                 ),
-                CheckpointEvent::Conflict { origin, kind, .. } => {
-                    tracing::error!(%origin, ?kind, "conflicting checkpoints of one log");
-                }
+                CheckpointEvent::Conflict {
+                    origin,
+                    ours,
+                    theirs,
+                    kind,
+                } => self.on_conflict(origin, ours, theirs, kind),
                 CheckpointEvent::Misbehaved { peer, reason } => {
                     tracing::warn!(%peer, %reason, "peer misbehaved");
                     self.penalize(clock::now(), &peer, Offence::BadProof);

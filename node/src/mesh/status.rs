@@ -89,6 +89,7 @@ pub fn to_json(status: &pb::MeshStatus) -> serde_json::Value {
             "size": l.size,
             "root_hash": hex::encode(&l.root_hash),
             "adopted_at_unix_ms": l.adopted_at_unix_ms,
+            "equivocating": l.equivocating,
         })).collect::<Vec<_>>(),
         "peers": status.peers.iter().map(|p| serde_json::json!({
             "peer_id": p.peer_id,
@@ -163,12 +164,20 @@ pub fn render(status: &pb::MeshStatus) -> String {
                 if l.followed { "yes" } else { "no" }.to_owned(),
                 l.size.to_string(),
                 root.get(..16).unwrap_or(&root).to_owned(),
+                if l.equivocating { "EQUIVOCATING" } else { "" }.to_owned(),
             ]
         })
         .collect();
     table(
         &mut out,
-        &["ORIGIN", "TRUST DOMAIN", "FOLLOWED", "SIZE", "ROOT"],
+        &[
+            "ORIGIN",
+            "TRUST DOMAIN",
+            "FOLLOWED",
+            "SIZE",
+            "ROOT",
+            "STATE",
+        ],
         &rows,
     );
     let _ = writeln!(out, "\npeers ({})", status.peers.len());
@@ -217,6 +226,7 @@ mod tests {
                 size: 42,
                 root_hash: vec![0xab; 32],
                 adopted_at_unix_ms: 1,
+                equivocating: true,
             }],
             peers: vec![],
         };

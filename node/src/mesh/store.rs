@@ -3,8 +3,10 @@
 //! bundle again, which a rotated-away key could exploit) and serves that chain to late
 //! joiners.
 //!
-//! One redb file, `<data_dir>/mesh/mesh.redb`, one table `domain_records_v1` keyed by
-//! `(trust domain, record sequence)` holding the signed record's JSON as received.
+//! One redb file, `<data_dir>/mesh/mesh.redb`: table `domain_records_v1` keyed by
+//! `(trust domain, record sequence)` holding the signed record's JSON as received, and
+//! table `evidence_v1` keyed by the evidence id holding verified equivocation evidence
+//! (JSON), kept forever.
 //! **Durability contract**: [`MeshStore::put_record`] returns only once the record is
 //! durable (redb's default immediate durability); the mesh task stores a record before it
 //! relays it or acts on it beyond memory, so what it told peers it accepted, it still
@@ -17,6 +19,9 @@ use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition}
 /// Accepted domain records: `(trust domain, record sequence)` → signed record JSON.
 const DOMAIN_RECORDS: TableDefinition<'static, (&str, u64), &[u8]> =
     TableDefinition::new("domain_records_v1");
+
+/// Verified equivocation evidence: evidence id → document JSON.
+const EVIDENCE: TableDefinition<'static, &[u8; 32], &[u8]> = TableDefinition::new("evidence_v1");
 
 /// The file name under `<data_dir>/mesh/`.
 pub const STORE_FILE: &str = "mesh.redb";
@@ -66,6 +71,7 @@ impl MeshStore {
         let store = MeshStore { db, path };
         let txn = store.db.begin_write().map_err(|e| store.err(e))?;
         txn.open_table(DOMAIN_RECORDS).map_err(|e| store.err(e))?;
+        txn.open_table(EVIDENCE).map_err(|e| store.err(e))?;
         txn.commit().map_err(|e| store.err(e))?;
         Ok(store)
     }
@@ -109,6 +115,30 @@ impl MeshStore {
     }
 }
 
+impl MeshStore {
+    /// Stores verified evidence durably, under its id.
+    pub fn put_evidence(&self, id: &[u8; 32], json: &[u8]) -> Result<(), MeshStoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut table = txn.open_table(EVIDENCE).map_err(|e| self.err(e))?;
+            table.insert(id, json).map_err(|e| self.err(e))?;
+        }
+        txn.commit().map_err(|e| self.err(e))
+    }
+
+    /// Every stored evidence document.
+    pub fn evidence(&self) -> Result<Vec<Vec<u8>>, MeshStoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let table = txn.open_table(EVIDENCE).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for item in table.iter().map_err(|e| self.err(e))? {
+            let (_, value) = item.map_err(|e| self.err(e))?;
+            out.push(value.value().to_vec());
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,5 +164,9 @@ mod tests {
             ]
         );
         assert_eq!(records[2].2, b"b2");
+        store.put_evidence(&[1; 32], b"evidence").unwrap();
+        drop(store);
+        let store = MeshStore::open(dir.path()).unwrap();
+        assert_eq!(store.evidence().unwrap(), vec![b"evidence".to_vec()]);
     }
 }

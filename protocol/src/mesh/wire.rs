@@ -19,6 +19,8 @@ use crate::spiffe::TrustDomain;
 pub const MESH_PROTOCOL: &str = "/provmesh/mesh/1.0.0";
 /// The gossipsub topic of domain records.
 pub const DOMAIN_RECORDS_TOPIC: &str = "provmesh/v1/domain-records";
+/// The gossipsub topic of equivocation evidence, which every node follows.
+pub const EVIDENCE_TOPIC: &str = "provmesh/v1/evidence";
 /// The prefix of a log's gossipsub topic; the origin follows.
 pub const LOG_TOPIC_PREFIX: &str = "provmesh/v1/log/";
 
@@ -65,6 +67,8 @@ pub enum Gossip {
     Checkpoint(Vec<u8>),
     /// A signed domain record (JSON).
     DomainRecord(Vec<u8>),
+    /// Equivocation evidence (JSON), at most `evidence::MAX_EVIDENCE_BYTES`.
+    Evidence(Vec<u8>),
 }
 
 /// A mesh request, checked.
@@ -255,6 +259,13 @@ pub fn decode_gossip(topic: &str, bytes: &[u8]) -> Result<Gossip, WireError> {
             }
             Ok(Gossip::DomainRecord(record))
         }
+        pb::gossip_message::Body::Evidence(evidence) => {
+            if topic != EVIDENCE_TOPIC {
+                return Err(wrong("evidence"));
+            }
+            check_len(&evidence, crate::evidence::MAX_EVIDENCE_BYTES)?;
+            Ok(Gossip::Evidence(evidence))
+        }
     }
 }
 
@@ -263,6 +274,7 @@ pub fn encode_gossip(message: &Gossip) -> Vec<u8> {
     let body = match message {
         Gossip::Checkpoint(note) => pb::gossip_message::Body::Checkpoint(note.clone()),
         Gossip::DomainRecord(record) => pb::gossip_message::Body::DomainRecord(record.clone()),
+        Gossip::Evidence(evidence) => pb::gossip_message::Body::Evidence(evidence.clone()),
     };
     pb::GossipMessage { body: Some(body) }.encode_to_vec()
 }
