@@ -81,7 +81,7 @@ pub fn write_config(
     }
     text.push_str(
         "\n[log]\nlevel = \"info,provmesh_node::mesh=debug\"\n\n\
-         [metrics]\nenabled = false\n\n\
+         [metrics]\nlisten = \"127.0.0.1:0\"\n\n\
          [shutdown]\ngrace_period = \"5s\"\n\n\
          [http]\nlisten = \"127.0.0.1:0\"\n\n\
          [grpc]\nlisten = \"127.0.0.1:0\"\n\n",

@@ -234,4 +234,29 @@ fn a_log_showing_a_second_history_to_one_node_is_convicted_by_every_node() {
         "every node holds verified evidence {:?} after the forged checkpoint",
         started.elapsed()
     );
+    // Operators see it on /metrics.
+    for (files, process) in &nodes {
+        let metrics = process.ready()["metrics"].as_str().unwrap().to_owned();
+        let text = http_get(&metrics, "/metrics");
+        assert!(
+            text.lines()
+                .any(|l| l == "provmesh_mesh_equivocating_logs 1"),
+            "{}: {text}",
+            files.name
+        );
+    }
+}
+
+/// The body of `GET path` from `address` (HTTP/1.0, so the server closes the connection).
+fn http_get(address: &str, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
 }

@@ -98,6 +98,8 @@ pub(crate) struct MeshTask {
     evidence_ids: std::collections::BTreeSet<[u8; 32]>,
     /// The logs proven to have equivocated.
     equivocating: std::collections::BTreeSet<String>,
+    /// Their number, on `/metrics` (`provmesh_mesh_equivocating_logs`).
+    equivocating_gauge: prometheus_client::metrics::gauge::Gauge,
 }
 
 /// Why the mesh task failed.
@@ -155,6 +157,7 @@ impl MeshTask {
             chain_requests: std::collections::BTreeSet::new(),
             evidence_ids: std::collections::BTreeSet::new(),
             equivocating: std::collections::BTreeSet::new(),
+            equivocating_gauge: prometheus_client::metrics::gauge::Gauge::default(),
         };
         task.restore_evidence();
         task.reissue_node_record(clock::now())?;
@@ -591,6 +594,20 @@ impl MeshTask {
 
     // ---- Equivocation evidence --------------------------------------------------------
 
+    /// Reports the number of equivocating logs on this gauge from now on.
+    pub(crate) fn set_equivocating_gauge(
+        &mut self,
+        gauge: prometheus_client::metrics::gauge::Gauge,
+    ) {
+        self.equivocating_gauge = gauge;
+        self.update_equivocating_gauge();
+    }
+
+    fn update_equivocating_gauge(&self) {
+        self.equivocating_gauge
+            .set(i64::try_from(self.equivocating.len()).unwrap_or(i64::MAX));
+    }
+
     /// Reloads the evidence held before a restart.
     fn restore_evidence(&mut self) {
         let documents = match self.store.evidence() {
@@ -624,6 +641,7 @@ impl MeshTask {
         }
         self.evidence_ids.insert(id);
         self.equivocating.insert(evidence.origin.clone());
+        self.update_equivocating_gauge();
         tracing::error!(
             origin = %evidence.origin,
             id = %hex::encode(id),

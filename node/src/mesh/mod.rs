@@ -264,7 +264,13 @@ pub async fn start(
     let (bundles_tx, bundles_rx) = watch::channel(Arc::new(BTreeMap::new()));
     let (logs_tx, logs_rx) = watch::channel(Arc::new(BTreeMap::new()));
     let publisher = authority.map(RecordPublisher::new);
-    let task = MeshTask::new(
+    let equivocating_logs = prometheus_client::metrics::gauge::Gauge::default();
+    metrics.register(
+        "equivocating_logs",
+        "Logs this node holds verified equivocation evidence against",
+        equivocating_logs.clone(),
+    );
+    let mut task = MeshTask::new(
         swarm,
         registry,
         peers,
@@ -282,6 +288,7 @@ pub async fn start(
         config.mesh.node_record_lifetime,
         config.mesh.max_clock_skew.as_secs(),
     )?;
+    task.set_equivocating_gauge(equivocating_logs);
     tracing::info!(%peer_id, addresses = ?listen_addrs, "mesh listening");
     let handle = MeshHandle {
         commands: commands_tx,
