@@ -10,65 +10,22 @@ mod common;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::authority::TestAuthority;
-use provmesh_protocol::checkpoint::Checkpoint;
 use provmesh_protocol::cosignature::CosignatureSigner;
-use provmesh_protocol::merkle::{Hash, MemoryHashStore, leaf_hash, prove_consistency, tree_hash};
-use provmesh_protocol::note::{Ed25519Signer, KeyName, Note, Verifier};
+use provmesh_protocol::merkle::Hash;
+use provmesh_protocol::note::{Note, Verifier};
+use provmesh_protocol::testing::TestLog;
 
 const ORIGIN: &str = "log.external.example";
 
-/// A log outside the mesh: its key and tree, with leaves differing from `fork_at` on.
-struct ExternalLog {
-    signer: Ed25519Signer,
-    store: MemoryHashStore,
-    fork_at: u64,
+/// The body of an honest request from `old` to `new` for `log`.
+fn extend(log: &mut TestLog, old: u64, new: u64) -> String {
+    let proof = log.proof(old, new);
+    body(old, &proof, &note(log, new))
 }
 
-impl ExternalLog {
-    fn new(seed: u8, fork_at: u64) -> ExternalLog {
-        ExternalLog {
-            signer: Ed25519Signer::from_seed(KeyName::new(ORIGIN).unwrap(), &[seed; 32]),
-            store: MemoryHashStore::new(),
-            fork_at,
-        }
-    }
-
-    fn vkey(&self) -> String {
-        Verifier::from(self.signer.verifier()).to_vkey()
-    }
-
-    fn grow_to(&mut self, size: u64) {
-        while self.store.size() < size {
-            let i = self.store.size();
-            let mut entry = vec![u8::from(i >= self.fork_at)];
-            entry.extend_from_slice(&i.to_be_bytes());
-            self.store.append(leaf_hash(&entry)).unwrap();
-        }
-    }
-
-    fn note(&mut self, size: u64) -> String {
-        self.grow_to(size);
-        let root = tree_hash(size, &self.store).unwrap();
-        let note = Checkpoint::new(ORIGIN.to_owned(), size, root)
-            .unwrap()
-            .sign(&[&self.signer])
-            .unwrap();
-        String::from_utf8(note.to_bytes()).unwrap()
-    }
-
-    fn proof(&mut self, old: u64, new: u64) -> Vec<Hash> {
-        self.grow_to(new);
-        if old == 0 || old == new {
-            return Vec::new();
-        }
-        prove_consistency(old, new, &self.store).unwrap()
-    }
-
-    /// The body of an honest request from `old` to `new`.
-    fn body(&mut self, old: u64, new: u64) -> String {
-        let proof = self.proof(old, new);
-        body(old, &proof, &self.note(new))
-    }
+/// `log`'s signed checkpoint of `size`, as text.
+fn note(log: &mut TestLog, size: u64) -> String {
+    String::from_utf8(log.note(size)).unwrap()
 }
 
 fn body(old: u64, proof: &[Hash], note: &str) -> String {
@@ -82,10 +39,10 @@ fn body(old: u64, proof: &[Hash], note: &str) -> String {
     body
 }
 
-fn config(log: &ExternalLog) -> String {
+fn config(log: &TestLog) -> String {
     format!(
         "[authority.witness]\n[[authority.witness.logs]]\norigin = \"{ORIGIN}\"\nkey = \"{}\"\n",
-        log.vkey()
+        log.verifier().to_vkey()
     )
 }
 
@@ -118,44 +75,40 @@ fn witness_key(authority: &TestAuthority) -> Verifier {
 
 #[tokio::test]
 async fn add_checkpoint_answers_every_status_of_the_spec() {
-    let mut log = ExternalLog::new(1, u64::MAX);
+    let mut log = TestLog::new(ORIGIN, 1);
     let authority = TestAuthority::start(&config(&log)).await;
     let url = authority.url.clone();
 
     // 200: the first checkpoint, from old size 0; the answer is a cosignature line that
     // verifies with the domain's witness key when appended to the checkpoint.
-    let (status, _, lines) = post(&url, log.body(0, 4)).await;
+    let (status, _, lines) = post(&url, extend(&mut log, 0, 4)).await;
     assert_eq!(status, 200, "{lines}");
     assert!(lines.starts_with("— witness.org-a.example "), "{lines}");
-    let cosigned = Note::parse(format!("{}{lines}", log.note(4)).as_bytes()).unwrap();
+    let cosigned = Note::parse(format!("{}{lines}", note(&mut log, 4)).as_bytes()).unwrap();
     let key = witness_key(&authority);
     let verified = cosigned.verify_with(&key).unwrap();
     assert!(verified.timestamp.is_some());
 
     // 200 again: growing with a consistency proof.
-    let (status, _, lines) = post(&url, log.body(4, 9)).await;
+    let (status, _, lines) = post(&url, extend(&mut log, 4, 9)).await;
     assert_eq!(status, 200, "{lines}");
 
     // 404: an origin the witness does not witness.
-    let other = Ed25519Signer::from_seed(KeyName::new("log.unknown.example").unwrap(), &[5; 32]);
-    let note = Checkpoint::new("log.unknown.example".to_owned(), 1, [0; 32])
-        .unwrap()
-        .sign(&[&other])
-        .unwrap();
-    let note = String::from_utf8(note.to_bytes()).unwrap();
-    let (status, _, text) = post(&url, body(0, &[], &note)).await;
+    let mut unknown = TestLog::new("log.unknown.example", 5);
+    let note_of_unknown = note(&mut unknown, 1);
+    let (status, _, text) = post(&url, body(0, &[], &note_of_unknown)).await;
     assert_eq!(status, 404, "{text}");
 
     // 403: signed by a key the witness does not trust for the origin.
-    let mut impostor = ExternalLog::new(2, u64::MAX);
-    let (status, _, text) = post(&url, impostor.body(9, 12)).await;
+    let mut impostor = TestLog::new(ORIGIN, 2);
+    let (status, _, text) = post(&url, extend(&mut impostor, 9, 12)).await;
     assert_eq!(status, 403, "{text}");
 
     // 400: not a request; old size larger than the checkpoint; a proof with old size 0;
     // more than 63 proof lines.
     let (status, _, _) = post(&url, "hello\n").await;
     assert_eq!(status, 400);
-    let note = log.note(12);
+    let note = note(&mut log, 12);
     let (status, _, text) = post(&url, body(13, &[], &note)).await;
     assert_eq!(status, 400, "{text}");
     let (status, _, text) = post(&url, body(0, &[[1; 32]], &note)).await;
@@ -179,8 +132,8 @@ async fn add_checkpoint_answers_every_status_of_the_spec() {
     assert_eq!(status, 422, "{text}");
 
     // 409: the cosigned size with another root (the log signed a fork).
-    let mut fork = ExternalLog::new(1, 3);
-    let (status, content_type, text) = post(&url, fork.body(9, 9)).await;
+    let mut fork = TestLog::forked(ORIGIN, 1, 3);
+    let (status, content_type, text) = post(&url, extend(&mut fork, 9, 9)).await;
     assert_eq!(status, 409, "{text}");
     assert_ne!(content_type, "text/x.tlog.size");
 
@@ -189,25 +142,25 @@ async fn add_checkpoint_answers_every_status_of_the_spec() {
     assert_eq!(status, 413);
 
     // Nothing refused moved the witness: the honest log goes on from 9.
-    let (status, _, text) = post(&url, log.body(9, 12)).await;
+    let (status, _, text) = post(&url, extend(&mut log, 9, 12)).await;
     assert_eq!(status, 200, "{text}");
     authority.stop().await;
 }
 
 #[tokio::test]
 async fn the_cosigned_state_survives_a_restart() {
-    let mut log = ExternalLog::new(1, u64::MAX);
+    let mut log = TestLog::new(ORIGIN, 1);
     let authority = TestAuthority::start(&config(&log)).await;
-    let (status, _, text) = post(&authority.url, log.body(0, 7)).await;
+    let (status, _, text) = post(&authority.url, extend(&mut log, 0, 7)).await;
     assert_eq!(status, 200, "{text}");
     let data_dir = authority.stop().await;
 
     let authority = TestAuthority::start_in(data_dir, &config(&log)).await;
     // The witness remembers 7: old size 0 is refused with its size, a rollback to a
     // smaller checkpoint is not cosigned, and the log goes on from 7.
-    let (status, _, text) = post(&authority.url, log.body(0, 5)).await;
+    let (status, _, text) = post(&authority.url, extend(&mut log, 0, 5)).await;
     assert_eq!((status, text.as_str()), (409, "7\n"));
-    let (status, _, text) = post(&authority.url, log.body(7, 11)).await;
+    let (status, _, text) = post(&authority.url, extend(&mut log, 7, 11)).await;
     assert_eq!(status, 200, "{text}");
     authority.stop().await;
 }

@@ -97,6 +97,10 @@ pub enum EquivocationKind {
 /// What verified evidence proves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Proven {
+    /// A stable identifier of the equivocation: SHA-256 of the origin and both
+    /// checkpoints' sizes and roots, in order. Extra signature lines on the notes, or the
+    /// two same-size checkpoints swapped, make no new evidence.
+    pub id: [u8; 32],
     /// The log.
     pub origin: String,
     /// How it equivocated.
@@ -213,17 +217,6 @@ impl Evidence {
         serde_json::to_vec_pretty(&document).unwrap_or_default()
     }
 
-    /// A stable identifier: SHA-256 of the two checkpoints (in order) and the origin, so
-    /// the same equivocation found by two nodes with different proofs is one item.
-    pub fn id(&self) -> [u8; 32] {
-        let mut hasher = Sha256::new();
-        for part in [self.origin.as_bytes(), &self.older, &self.newer] {
-            hasher.update((part.len() as u64).to_be_bytes());
-            hasher.update(part);
-        }
-        hasher.finalize().into()
-    }
-
     /// Checks that the document proves the log equivocated: both checkpoints are signed
     /// by the log key for the origin, and either they have one size and different roots,
     /// or the proof reproduces the newer root while deriving another older root.
@@ -231,7 +224,20 @@ impl Evidence {
         let older = open(&self.older, &self.origin, &self.log_key, "older")?;
         let newer = open(&self.newer, &self.origin, &self.log_key, "newer")?;
         let (m, n) = (older.size(), newer.size());
+        let id = {
+            let mut heads = [(m, *older.root_hash()), (n, *newer.root_hash())];
+            heads.sort();
+            let mut hasher = Sha256::new();
+            hasher.update((self.origin.len() as u64).to_be_bytes());
+            hasher.update(self.origin.as_bytes());
+            for (size, root) in heads {
+                hasher.update(size.to_be_bytes());
+                hasher.update(root);
+            }
+            <[u8; 32]>::from(hasher.finalize())
+        };
         let proven = |kind| Proven {
+            id,
             origin: self.origin.clone(),
             kind,
             older_size: m,
@@ -293,60 +299,10 @@ impl Evidence {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::merkle::{MemoryHashStore, leaf_hash, prove_consistency, subtree_hash, tree_hash};
-    use crate::note::{Ed25519Signer, KeyName};
+    use crate::testing::TestLog;
     use proptest::prelude::*;
 
     const ORIGIN: &str = "log.org-a.example";
-
-    /// A log whose leaves differ from `fork_at` on; every instance signs with one key.
-    struct TestLog {
-        signer: Ed25519Signer,
-        store: MemoryHashStore,
-        fork_at: u64,
-    }
-
-    impl TestLog {
-        fn new(fork_at: u64) -> TestLog {
-            TestLog {
-                signer: Ed25519Signer::from_seed(KeyName::new(ORIGIN).unwrap(), &[1; 32]),
-                store: MemoryHashStore::new(),
-                fork_at,
-            }
-        }
-
-        fn grow_to(&mut self, size: u64) {
-            while self.store.size() < size {
-                let i = self.store.size();
-                let mut entry = vec![u8::from(i >= self.fork_at)];
-                entry.extend_from_slice(&i.to_be_bytes());
-                self.store.append(leaf_hash(&entry)).unwrap();
-            }
-        }
-
-        fn root(&mut self, size: u64) -> Hash {
-            self.grow_to(size);
-            tree_hash(size, &self.store).unwrap()
-        }
-
-        fn note(&mut self, size: u64) -> Vec<u8> {
-            let root = self.root(size);
-            Checkpoint::new(ORIGIN.to_owned(), size, root)
-                .unwrap()
-                .sign(&[&self.signer])
-                .unwrap()
-                .to_bytes()
-        }
-
-        fn proof(&mut self, old: u64, new: u64) -> Vec<Hash> {
-            self.grow_to(new);
-            prove_consistency(old, new, &self.store).unwrap()
-        }
-
-        fn key(&self) -> Verifier {
-            self.signer.verifier().into()
-        }
-    }
 
     fn evidence(
         log_key: Verifier,
@@ -367,17 +323,32 @@ mod tests {
 
     #[test]
     fn same_size_different_roots_is_proven() {
-        let (mut honest, mut fork) = (TestLog::new(u64::MAX), TestLog::new(3));
-        let e = evidence(honest.key(), honest.note(6), fork.note(6), Vec::new(), None);
+        let (mut honest, mut fork) = (TestLog::new(ORIGIN, 1), TestLog::forked(ORIGIN, 1, 3));
+        let e = evidence(
+            honest.verifier(),
+            honest.note(6),
+            fork.note(6),
+            Vec::new(),
+            None,
+        );
         let proven = e.verify().unwrap();
         assert_eq!(proven.kind, EquivocationKind::SameSize);
         // The document round-trips and still proves it.
         let again = Evidence::from_json(&e.to_json()).unwrap();
         assert_eq!(again, e);
         assert_eq!(again.verify().unwrap(), proven);
+        // The same equivocation, the notes swapped, is the same evidence.
+        let swapped = evidence(
+            honest.verifier(),
+            fork.note(6),
+            honest.note(6),
+            Vec::new(),
+            None,
+        );
+        assert_eq!(swapped.verify().unwrap().id, proven.id);
         // One checkpoint twice proves nothing.
         let same = evidence(
-            honest.key(),
+            honest.verifier(),
             honest.note(6),
             honest.note(6),
             Vec::new(),
@@ -388,33 +359,51 @@ mod tests {
 
     #[test]
     fn an_inconsistent_newer_tree_is_proven() {
-        let (mut honest, mut fork) = (TestLog::new(u64::MAX), TestLog::new(3));
+        let (mut honest, mut fork) = (TestLog::new(ORIGIN, 1), TestLog::forked(ORIGIN, 1, 3));
         // Older size 6 (not a power of two): the proof from the fork's tree derives the
         // fork's root at 6, not the honest one.
         let proof = fork.proof(6, 11);
-        let e = evidence(honest.key(), honest.note(6), fork.note(11), proof, None);
+        let e = evidence(
+            honest.verifier(),
+            honest.note(6),
+            fork.note(11),
+            proof,
+            None,
+        );
         assert_eq!(e.verify().unwrap().kind, EquivocationKind::Inconsistent);
         // Older size 4 (a power of two): the evidence carries the fork's subtree at 4.
         let proof = fork.proof(4, 11);
-        fork.grow_to(11);
-        let subtree = subtree_hash(0, 4, &fork.store).unwrap();
+        let subtree = fork.subtree(4);
         let e = evidence(
-            honest.key(),
+            honest.verifier(),
             honest.note(4),
             fork.note(11),
             proof.clone(),
             Some(subtree),
         );
         assert_eq!(e.verify().unwrap().kind, EquivocationKind::Inconsistent);
-        let without = evidence(honest.key(), honest.note(4), fork.note(11), proof, None);
+        let without = evidence(
+            honest.verifier(),
+            honest.note(4),
+            fork.note(11),
+            proof,
+            None,
+        );
         assert!(matches!(without.verify(), Err(EvidenceError::NotProven(_))));
     }
 
     #[test]
     fn a_changed_byte_breaks_the_evidence() {
-        let (mut honest, mut fork) = (TestLog::new(u64::MAX), TestLog::new(3));
+        let (mut honest, mut fork) = (TestLog::new(ORIGIN, 1), TestLog::forked(ORIGIN, 1, 3));
         let proof = fork.proof(6, 11);
-        let document = evidence(honest.key(), honest.note(6), fork.note(11), proof, None).to_json();
+        let document = evidence(
+            honest.verifier(),
+            honest.note(6),
+            fork.note(11),
+            proof,
+            None,
+        )
+        .to_json();
         assert!(Evidence::from_json(&document).unwrap().verify().is_ok());
         for i in 0..document.len() {
             let mut changed = document.clone();
@@ -430,11 +419,10 @@ mod tests {
 
     #[test]
     fn checkpoints_of_another_key_or_origin_are_not_evidence() {
-        let (mut honest, mut fork) = (TestLog::new(u64::MAX), TestLog::new(3));
-        let mut other = TestLog::new(3);
-        other.signer = Ed25519Signer::from_seed(KeyName::new(ORIGIN).unwrap(), &[2; 32]);
+        let (mut honest, mut fork) = (TestLog::new(ORIGIN, 1), TestLog::forked(ORIGIN, 1, 3));
+        let mut other = TestLog::forked(ORIGIN, 2, 3);
         let e = evidence(
-            honest.key(),
+            honest.verifier(),
             honest.note(6),
             other.note(6),
             Vec::new(),
@@ -444,7 +432,13 @@ mod tests {
             e.verify(),
             Err(EvidenceError::Checkpoint { which: "newer", .. })
         ));
-        let mut e = evidence(honest.key(), honest.note(6), fork.note(6), Vec::new(), None);
+        let mut e = evidence(
+            honest.verifier(),
+            honest.note(6),
+            fork.note(6),
+            Vec::new(),
+            None,
+        );
         e.origin = "log.org-b.example".to_owned();
         assert!(matches!(e.verify(), Err(EvidenceError::Checkpoint { .. })));
     }
@@ -463,9 +457,9 @@ mod tests {
             use_true_proof in any::<bool>(),
         ) {
             let n = m + extra;
-            let mut log = TestLog::new(u64::MAX);
-            let proof = if use_true_proof && m < n { log.proof(m, n) } else { garbage };
-            let e = evidence(log.key(), log.note(m), log.note(n), proof, subtree);
+            let mut log = TestLog::new(ORIGIN, 1);
+            let proof = if use_true_proof { log.proof(m, n) } else { garbage };
+            let e = evidence(log.verifier(), log.note(m), log.note(n), proof, subtree);
             prop_assert!(e.verify().is_err());
         }
 

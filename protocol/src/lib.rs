@@ -24,6 +24,7 @@
 //! | [`log`] | the domain transparency log: entry kinds, admission, the sequencer state machine |
 //! | [`proto`] | `provmesh.v1` protobuf messages (generated from `protocol/proto/`) |
 //! | [`machine`] | the contract every protocol state machine follows |
+//! | [`testing`] | a log for tests, benches and the simulator: a key and a tree that can fork (not supported API) |
 //! | [`verify`] | offline verification of Sigstore bundles against a TrustedRoot and an identity policy |
 //! | [`evidence`] | equivocation evidence: the self-contained document proving a log signed two checkpoints that cannot both be true |
 //! | [`witness`] | the witness: C2SP tlog-witness `add-checkpoint`, its checks and status codes, the cosigned state |
@@ -49,5 +50,6 @@ pub mod sigstore_bundle;
 pub mod sigstore_trust;
 pub mod slsa;
 pub mod spiffe;
+pub mod testing;
 pub mod verify;
 pub mod witness;

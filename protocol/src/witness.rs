@@ -352,6 +352,15 @@ impl Witness {
         }
     }
 
+    /// Puts `origin`'s state back to `cosigned` (what the store holds, `None` for
+    /// nothing): the driver calls it when storing an update failed, so that the witness
+    /// neither reports nor builds on a state it never cosigned.
+    pub fn reset(&mut self, origin: &str, cosigned: Option<Cosigned>) {
+        if let Some(log) = self.logs.get_mut(origin) {
+            log.latest = cosigned;
+        }
+    }
+
     /// What was cosigned last for `origin`.
     pub fn latest(&self, origin: &str) -> Option<&Cosigned> {
         self.logs.get(origin)?.latest.as_ref()
@@ -465,71 +474,24 @@ impl Witness {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::merkle::{MemoryHashStore, leaf_hash, prove_consistency, tree_hash};
-    use crate::note::{Ed25519Signer, KeyName};
+    use crate::note::KeyName;
+    use crate::testing::TestLog;
     use proptest::prelude::*;
 
     const ORIGIN: &str = "log.org-a.example";
 
-    /// A log of `seed`'s key whose leaves differ from `fork_at` on.
-    struct TestLog {
-        signer: Ed25519Signer,
-        store: MemoryHashStore,
-        fork_at: u64,
-    }
-
-    impl TestLog {
-        fn new(seed: u8, fork_at: u64) -> TestLog {
-            TestLog {
-                signer: Ed25519Signer::from_seed(KeyName::new(ORIGIN).unwrap(), &[seed; 32]),
-                store: MemoryHashStore::new(),
-                fork_at,
-            }
-        }
-
-        fn grow_to(&mut self, size: u64) {
-            while self.store.size() < size {
-                let i = self.store.size();
-                let mut entry = vec![u8::from(i >= self.fork_at)];
-                entry.extend_from_slice(&i.to_be_bytes());
-                self.store.append(leaf_hash(&entry)).unwrap();
-            }
-        }
-
-        fn note(&mut self, size: u64) -> Vec<u8> {
-            self.grow_to(size);
-            let root = tree_hash(size, &self.store).unwrap();
-            Checkpoint::new(ORIGIN.to_owned(), size, root)
-                .unwrap()
-                .sign(&[&self.signer])
-                .unwrap()
-                .to_bytes()
-        }
-
-        fn proof(&mut self, old: u64, new: u64) -> Vec<Hash> {
-            self.grow_to(new);
-            prove_consistency(old, new, &self.store).unwrap()
-        }
-
-        fn request(&mut self, old: u64, new: u64) -> AddCheckpoint {
-            let proof = if old == 0 || old == new {
-                Vec::new()
-            } else {
-                self.proof(old, new)
-            };
-            AddCheckpoint {
-                old_size: old,
-                proof,
-                checkpoint: self.note(new),
-            }
+    /// The request that brings a witness from `old` to `new` honestly for `log`.
+    fn extend(log: &mut TestLog, old: u64, new: u64) -> AddCheckpoint {
+        AddCheckpoint {
+            old_size: old,
+            proof: log.proof(old, new),
+            checkpoint: log.note(new),
         }
     }
 
     fn witness_of(log: &TestLog) -> Witness {
         let mut witness = Witness::new();
-        witness
-            .set_log(ORIGIN, vec![log.signer.verifier().into()])
-            .unwrap();
+        witness.set_log(ORIGIN, vec![log.verifier()]).unwrap();
         witness
     }
 
@@ -539,11 +501,13 @@ mod tests {
 
     #[test]
     fn cosigns_a_growing_log_and_answers_verifiable_lines() {
-        let mut log = TestLog::new(1, u64::MAX);
+        let mut log = TestLog::new(ORIGIN, 1);
         let mut witness = witness_of(&log);
         let mut old = 0;
         for size in [1, 2, 5, 8, 8, 13, 100] {
-            let update = witness.add_checkpoint(&log.request(old, size)).unwrap();
+            let update = witness
+                .add_checkpoint(&extend(&mut log, old, size))
+                .unwrap();
             assert_eq!(update.cosigned.size, size);
             let line = update.cosign(&cosigner(), 1_800_000_000).unwrap();
             // The answer appended to the checkpoint makes a note the witness key verifies.
@@ -560,83 +524,79 @@ mod tests {
 
     #[test]
     fn every_refusal_has_the_spec_status() {
-        let mut log = TestLog::new(1, u64::MAX);
+        let mut log = TestLog::new(ORIGIN, 1);
         let mut witness = witness_of(&log);
-        witness.add_checkpoint(&log.request(0, 4)).unwrap();
+        witness.add_checkpoint(&extend(&mut log, 0, 4)).unwrap();
 
         // 404: unknown origin.
-        let mut other = TestLog::new(1, u64::MAX);
-        let mut request = other.request(0, 1);
-        request.checkpoint = Checkpoint::new("log.elsewhere".to_owned(), 1, [0; 32])
-            .unwrap()
-            .sign(&[&Ed25519Signer::from_seed(
-                KeyName::new("log.elsewhere").unwrap(),
-                &[3; 32],
-            )])
-            .unwrap()
-            .to_bytes();
-        assert_eq!(witness.add_checkpoint(&request).unwrap_err().status(), 404);
+        let mut elsewhere = TestLog::new("log.elsewhere", 3);
+        let refusal = witness.add_checkpoint(&extend(&mut elsewhere, 0, 1));
+        assert_eq!(refusal.unwrap_err().status(), 404);
 
         // 403: signed by another key of the same name.
-        let mut impostor = TestLog::new(2, u64::MAX);
+        let mut impostor = TestLog::new(ORIGIN, 2);
         assert_eq!(
             witness
-                .add_checkpoint(&impostor.request(4, 6))
+                .add_checkpoint(&extend(&mut impostor, 4, 6))
                 .unwrap_err()
                 .status(),
             403
         );
 
         // 400: old size larger than the checkpoint's.
-        let mut request = log.request(4, 6);
+        let mut request = extend(&mut log, 4, 6);
         request.old_size = 7;
         request.proof.clear();
         assert_eq!(witness.add_checkpoint(&request).unwrap_err().status(), 400);
 
         // 409 with the witness's size: old size not the one cosigned.
-        let refusal = witness.add_checkpoint(&log.request(3, 6)).unwrap_err();
+        let refusal = witness.add_checkpoint(&extend(&mut log, 3, 6)).unwrap_err();
         assert_eq!(refusal.status(), 409);
         assert_eq!(refusal.size_body().as_deref(), Some("4\n"));
-        let refusal = witness.add_checkpoint(&log.request(0, 6)).unwrap_err();
+        let refusal = witness.add_checkpoint(&extend(&mut log, 0, 6)).unwrap_err();
         assert_eq!(refusal.size_body().as_deref(), Some("4\n"));
 
         // 422: a proof that does not verify.
-        let mut request = log.request(4, 6);
+        let mut request = extend(&mut log, 4, 6);
         request.proof[0][0] ^= 1;
         assert_eq!(witness.add_checkpoint(&request).unwrap_err().status(), 422);
         // 422: a proof between equal sizes.
-        let mut request = log.request(4, 4);
+        let mut request = extend(&mut log, 4, 4);
         request.proof.push([0; 32]);
         assert_eq!(witness.add_checkpoint(&request).unwrap_err().status(), 422);
 
         // 409: the same size with another root (a forked log signed both).
-        let mut fork = TestLog::new(1, 2);
-        let refusal = witness.add_checkpoint(&fork.request(4, 4)).unwrap_err();
+        let mut fork = TestLog::forked(ORIGIN, 1, 2);
+        let refusal = witness
+            .add_checkpoint(&extend(&mut fork, 4, 4))
+            .unwrap_err();
         assert_eq!(refusal.status(), 409);
         assert!(refusal.size_body().is_none());
         assert!(matches!(refusal, Refusal::RootMismatch { size: 4, .. }));
 
         // Nothing refused moved the state; the honest log still goes on.
         assert_eq!(witness.latest(ORIGIN).unwrap().size, 4);
-        witness.add_checkpoint(&log.request(4, 6)).unwrap();
+        witness.add_checkpoint(&extend(&mut log, 4, 6)).unwrap();
     }
 
     #[test]
     fn a_forked_history_is_not_cosigned() {
-        let mut log = TestLog::new(1, u64::MAX);
-        let mut fork = TestLog::new(1, 3);
+        let mut log = TestLog::new(ORIGIN, 1);
+        let mut fork = TestLog::forked(ORIGIN, 1, 3);
         let mut witness = witness_of(&log);
-        witness.add_checkpoint(&log.request(0, 5)).unwrap();
+        witness.add_checkpoint(&extend(&mut log, 0, 5)).unwrap();
         // The fork's proof from 5 to 9 is of its own tree: it does not reach the cosigned
         // root, whichever way it is presented.
-        let refusal = witness.add_checkpoint(&fork.request(5, 9)).unwrap_err();
+        let refusal = witness
+            .add_checkpoint(&extend(&mut fork, 5, 9))
+            .unwrap_err();
         assert_eq!(refusal.status(), 422);
     }
 
     #[test]
     fn request_format() {
-        let mut log = TestLog::new(1, u64::MAX);
-        let request = log.request(3, 7);
+        let mut log = TestLog::new(ORIGIN, 1);
+        let request = extend(&mut log, 3, 7);
         assert_eq!(AddCheckpoint::parse(&request.to_bytes()).unwrap(), request);
         let note = String::from_utf8(log.note(7)).unwrap();
         let parse = |body: String| AddCheckpoint::parse(body.as_bytes());
@@ -683,7 +643,7 @@ mod tests {
 
     #[test]
     fn logs_need_a_key_and_keep_their_state() {
-        let log = TestLog::new(1, u64::MAX);
+        let log = TestLog::new(ORIGIN, 1);
         let mut witness = Witness::new();
         assert!(matches!(
             witness.set_log(ORIGIN, Vec::new()),
@@ -697,9 +657,7 @@ mod tests {
                 note: Vec::new()
             }
         ));
-        witness
-            .set_log(ORIGIN, vec![log.signer.verifier().into()])
-            .unwrap();
+        witness.set_log(ORIGIN, vec![log.verifier()]).unwrap();
         assert!(witness.restore(
             ORIGIN,
             Cosigned {
@@ -730,15 +688,15 @@ mod tests {
         fn never_cosigns_a_rollback_or_two_roots_of_one_size(
             steps in proptest::collection::vec((0u64..24, 0u64..24, any::<bool>(), 0u64..6), 1..24)
         ) {
-            let mut honest = TestLog::new(1, u64::MAX);
+            let mut honest = TestLog::new(ORIGIN, 1);
             let mut witness = witness_of(&honest);
             let mut cosigned: BTreeMap<u64, Hash> = BTreeMap::new();
             let mut last = 0;
             for (old, new, forked, fork_at) in steps {
                 let (old, new) = (old.min(new), old.max(new));
-                let mut fork = TestLog::new(1, fork_at);
+                let mut fork = TestLog::forked(ORIGIN, 1, fork_at);
                 let log = if forked { &mut fork } else { &mut honest };
-                if let Ok(update) = witness.add_checkpoint(&log.request(old, new)) {
+                if let Ok(update) = witness.add_checkpoint(&extend(log, old, new)) {
                     let size = update.cosigned.size;
                     prop_assert!(size >= last);
                     last = size;

@@ -123,9 +123,13 @@ pub enum BenchMeshError {
         /// Why.
         reason: String,
     },
-    /// The federation did not converge, or a checkpoint did not reach every node.
+    /// The federation did not converge, a checkpoint did not reach every node, or a node
+    /// held what it should not (another checkpoint, evidence against a log).
     #[error("{0}")]
-    Timeout(String),
+    Run(String),
+    /// The arguments describe no federation to measure.
+    #[error("{0}")]
+    Arguments(String),
 }
 
 /// What the bench measured.
@@ -341,6 +345,13 @@ async fn run_in(
     args: &BenchMeshArgs,
     progress: &mut dyn Write,
 ) -> Result<MeshBenchReport, BenchMeshError> {
+    if args.domains * args.nodes_per_domain < 2 {
+        return Err(BenchMeshError::Arguments(
+            "a federation of one node has nothing to propagate to: use --domains 2 or \
+             --nodes-per-domain 2"
+                .to_owned(),
+        ));
+    }
     let domains: Vec<String> = (0..args.domains).map(domain_name).collect();
     let mut federation = Vec::new();
     let mut signers = BTreeMap::new();
@@ -496,7 +507,7 @@ async fn mesh_bytes(
         .text()
         .await
         .map_err(|e| failed(e.to_string()))?;
-    let (mut sent, mut received) = (0u64, 0u64);
+    let (mut sent, mut received, mut counters) = (0u64, 0u64, 0usize);
     for line in text.lines() {
         let Some(rest) = line.strip_prefix("provmesh_mesh_libp2p_bandwidth_bytes_total{") else {
             continue;
@@ -509,9 +520,16 @@ async fn mesh_bytes(
         let value = value as u64;
         if labels.contains("direction=\"Outbound\"") {
             sent += value;
+            counters += 1;
         } else if labels.contains("direction=\"Inbound\"") {
             received += value;
+            counters += 1;
         }
+    }
+    if counters == 0 {
+        return Err(failed(
+            "no provmesh_mesh_libp2p_bandwidth_bytes_total counters on /metrics".to_owned(),
+        ));
     }
     Ok((sent, received))
 }
@@ -534,7 +552,7 @@ async fn measure(
             break;
         }
         if started.elapsed() > CONVERGENCE_TIMEOUT {
-            return Err(BenchMeshError::Timeout(format!(
+            return Err(BenchMeshError::Run(format!(
                 "the federation did not converge within {CONVERGENCE_TIMEOUT:?}"
             )));
         }
@@ -598,15 +616,38 @@ async fn measure(
         let authority = nodes
             .iter()
             .position(|n| &n.trust_domain == domain)
-            .ok_or_else(|| BenchMeshError::Timeout(format!("no authority of {domain}")))?;
+            .ok_or_else(|| BenchMeshError::Run(format!("no authority of {domain}")))?;
         let size = append(&http, &nodes[authority], signers, domain).await?;
         let waited = Instant::now();
         let adopted = loop {
+            // A node counts once it adopted exactly the authority's checkpoint: the same
+            // size and root, with no evidence against the log.
+            let own = status(&mut nodes[authority]).await?;
+            let Some(published) = log_of(&own, &origin).filter(|l| l.size == size).cloned() else {
+                tokio::time::sleep(POLL_EVERY).await;
+                continue;
+            };
             let mut adopted = Vec::with_capacity(nodes.len());
             for node in nodes.iter_mut() {
                 let status = status(node).await?;
                 match log_of(&status, &origin) {
-                    Some(log) if log.size >= size => adopted.push(log.adopted_at_unix_ms),
+                    Some(log) if log.equivocating => {
+                        return Err(BenchMeshError::Run(format!(
+                            "{} holds evidence that {origin} equivocated",
+                            node.node.name()
+                        )));
+                    }
+                    Some(log) if log.size == size && log.root_hash == published.root_hash => {
+                        adopted.push(log.adopted_at_unix_ms);
+                    }
+                    Some(log) if log.size > size => {
+                        return Err(BenchMeshError::Run(format!(
+                            "{} holds checkpoint {} of {origin}, past {size}: only the bench \
+                             appends to it",
+                            node.node.name(),
+                            log.size
+                        )));
+                    }
                     _ => break,
                 }
             }
@@ -614,7 +655,7 @@ async fn measure(
                 break adopted;
             }
             if waited.elapsed() > PROPAGATION_TIMEOUT {
-                return Err(BenchMeshError::Timeout(format!(
+                return Err(BenchMeshError::Run(format!(
                     "checkpoint {size} of {origin} did not reach every node within \
                      {PROPAGATION_TIMEOUT:?}"
                 )));
@@ -625,7 +666,15 @@ async fn measure(
         let mut slowest = 0;
         for (i, at) in adopted.iter().enumerate() {
             if i != authority {
-                let us = at.saturating_sub(published) * 1000;
+                // All nodes share this machine's clock: a node cannot adopt a checkpoint
+                // before its authority published it.
+                let delay_ms = at.checked_sub(published).ok_or_else(|| {
+                    BenchMeshError::Run(format!(
+                        "{} adopted checkpoint {size} of {origin} before its authority",
+                        nodes[i].node.name()
+                    ))
+                })?;
+                let us = delay_ms * 1000;
                 to_one_us.push(us);
                 slowest = slowest.max(us);
             }

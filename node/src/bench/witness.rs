@@ -10,7 +10,8 @@
 //! prepared before the clock starts. One submitter per log sends its checkpoints in
 //! order (each must extend the one cosigned before), so up to `--logs` requests wait at
 //! once. Every answer must be a cosignature line that verifies with the witness key over
-//! that checkpoint, or the run fails and reports no figures.
+//! that checkpoint, or the run fails and reports no figures; afterwards the witness must
+//! still refuse a stale old size (409) and a corrupt proof (422) of a further log.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -21,10 +22,9 @@ use serde::Serialize;
 use super::child::{ChildError, WorkDir};
 use super::log::percentile_us;
 use crate::witness::{self, WitnessedLogs};
-use provmesh_protocol::checkpoint::Checkpoint;
 use provmesh_protocol::cosignature::CosignatureSigner;
-use provmesh_protocol::merkle::{MemoryHashStore, leaf_hash, prove_consistency, tree_hash};
-use provmesh_protocol::note::{Ed25519Signer, KeyName, Note, Verifier};
+use provmesh_protocol::note::{KeyName, Note, Verifier};
+use provmesh_protocol::testing::TestLog;
 use provmesh_protocol::witness::AddCheckpoint;
 
 /// `provmesh bench witness`.
@@ -129,50 +129,74 @@ struct Prepared {
     note: Vec<u8>,
 }
 
-/// The checkpoints of one log, in order.
+/// Checks that the witness refuses a stale old size (409 with its size) and a proof with
+/// a flipped byte (422), and then cosigns the honest request: `probe` are the first
+/// requests of a log, `last` the one that extends them.
+async fn refusals_hold(
+    handle: &witness::WitnessHandle,
+    probe: &[Prepared],
+    last: &[u8],
+) -> Result<(), BenchWitnessError> {
+    use provmesh_protocol::witness::Refusal;
+    let wrong = |reason: String| BenchWitnessError::Wrong {
+        origin: "the probe log".to_owned(),
+        size: 0,
+        reason,
+    };
+    for request in probe {
+        handle
+            .add_checkpoint(request.body.clone())
+            .await
+            .map_err(|e| wrong(e.to_string()))?;
+    }
+    let Ok(mut stale) = AddCheckpoint::parse(last) else {
+        return Err(wrong("the probe request does not parse".to_owned()));
+    };
+    let mut bad_proof = stale.clone();
+    stale.old_size = 0;
+    stale.proof.clear();
+    match handle.add_checkpoint(stale.to_bytes()).await {
+        Err(witness::AddError::Refused(Refusal::OldSizeMismatch { .. })) => {}
+        other => return Err(wrong(format!("a stale old size was answered {other:?}"))),
+    }
+    if let Some(hash) = bad_proof.proof.first_mut() {
+        hash[0] ^= 1;
+        match handle.add_checkpoint(bad_proof.to_bytes()).await {
+            Err(witness::AddError::Refused(Refusal::BadProof { .. })) => {}
+            other => return Err(wrong(format!("a corrupt proof was answered {other:?}"))),
+        }
+    }
+    handle
+        .add_checkpoint(last.to_vec())
+        .await
+        .map(|_| ())
+        .map_err(|e| wrong(e.to_string()))
+}
+
+/// The checkpoints of one log, in order, each `leaves` leaves after the one before.
 fn prepare_log(
     index: u32,
     checkpoints: u32,
     leaves: u32,
 ) -> Result<(String, Verifier, Vec<Prepared>), BenchWitnessError> {
-    let prepare = |e: &dyn std::fmt::Display| BenchWitnessError::Prepare(e.to_string());
     let origin = format!("log-{index}.bench.example");
-    let name = KeyName::new(origin.clone()).map_err(|e| prepare(&e))?;
-    let mut seed = [0u8; 32];
-    seed[..4].copy_from_slice(&index.to_be_bytes());
-    let signer = Ed25519Signer::from_seed(name, &seed);
-    let mut store = MemoryHashStore::new();
+    // Keys repeat every 256 logs; their names, and so their key IDs, do not.
+    let mut log = TestLog::new(&origin, index.to_le_bytes()[0]);
     let mut requests = Vec::with_capacity(checkpoints as usize);
     let mut old = 0u64;
-    for _ in 0..checkpoints {
-        for _ in 0..leaves {
-            let i = store.size();
-            let mut entry = index.to_be_bytes().to_vec();
-            entry.extend_from_slice(&i.to_be_bytes());
-            store.append(leaf_hash(&entry)).map_err(|e| prepare(&e))?;
-        }
-        let size = store.size();
-        let root = tree_hash(size, &store).map_err(|e| prepare(&e))?;
-        let note = Checkpoint::new(origin.clone(), size, root)
-            .map_err(|e| prepare(&e))?
-            .sign(&[&signer])
-            .map_err(|e| prepare(&e))?
-            .to_bytes();
-        let proof = if old == 0 {
-            Vec::new()
-        } else {
-            prove_consistency(old, size, &store).map_err(|e| prepare(&e))?
-        };
+    for step in 1..=u64::from(checkpoints) {
+        let size = step * u64::from(leaves);
+        let note = log.note(size);
         let body = AddCheckpoint {
             old_size: old,
-            proof,
+            proof: log.proof(old, size),
             checkpoint: note.clone(),
         }
         .to_bytes();
         requests.push(Prepared { body, size, note });
         old = size;
     }
-    Ok((origin, signer.verifier().into(), requests))
+    Ok((origin, log.verifier(), requests))
 }
 
 /// Runs the bench; `progress` gets a line per phase.
@@ -204,6 +228,12 @@ pub async fn run(
         configured.push((origin.clone(), key));
         logs.push((origin, requests));
     }
+    // A log outside the measured set, to check after the run that the witness still
+    // refuses what it must: a witness that skipped its checks would be as fast.
+    let (probe_origin, probe_key, mut probe) =
+        prepare_log(args.logs, 3, args.leaves_per_checkpoint)?;
+    configured.push((probe_origin, probe_key));
+    let probe_last = probe.pop().map(|p| p.body).unwrap_or_default();
     let signer = CosignatureSigner::from_seed(
         KeyName::new("witness.bench.example")
             .map_err(|e| BenchWitnessError::Prepare(e.to_string()))?,
@@ -264,6 +294,7 @@ pub async fn run(
             cosigns += 1;
         }
     }
+    refusals_hold(&handle, &probe, &probe_last).await?;
     latencies.sort_unstable();
     Ok(WitnessBenchReport {
         logs: args.logs,

@@ -18,7 +18,7 @@ use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, identify, kad};
-use provmesh_protocol::evidence::Evidence;
+use provmesh_protocol::evidence::{Evidence, Proven};
 use provmesh_protocol::federation::domain_record::{SignedDomainRecord, domain_record_entry};
 use provmesh_protocol::federation::node_record::{NodeRecord, SignedNodeRecord};
 use provmesh_protocol::federation::registry::{
@@ -47,6 +47,9 @@ use crate::identity::{Identity, NodeSvid};
 use crate::log::LogHandle;
 use crate::shutdown::Shutdown;
 
+/// The most evidence documents kept per log: one convicts it; a few more cover the
+/// different equivocations found, without letting a peer fill the disk.
+const MAX_EVIDENCE_PER_LOG: usize = 8;
 /// How often the task wakes at least: timers of the machines, the own log's checkpoint.
 const TICK: Duration = Duration::from_millis(200);
 
@@ -96,8 +99,8 @@ pub(crate) struct MeshTask {
     chain_requests: std::collections::BTreeSet<TrustDomain>,
     /// The ids of the verified equivocation evidence held (stored forever).
     evidence_ids: std::collections::BTreeSet<[u8; 32]>,
-    /// The logs proven to have equivocated.
-    equivocating: std::collections::BTreeSet<String>,
+    /// The logs proven to have equivocated, with how many evidence documents are held.
+    evidence_per_log: BTreeMap<String, usize>,
     /// Their number, on `/metrics` (`provmesh_mesh_equivocating_logs`).
     equivocating_gauge: prometheus_client::metrics::gauge::Gauge,
 }
@@ -156,7 +159,7 @@ impl MeshTask {
             own_checkpoint_size: None,
             chain_requests: std::collections::BTreeSet::new(),
             evidence_ids: std::collections::BTreeSet::new(),
-            equivocating: std::collections::BTreeSet::new(),
+            evidence_per_log: BTreeMap::new(),
             equivocating_gauge: prometheus_client::metrics::gauge::Gauge::default(),
         };
         task.restore_evidence();
@@ -385,7 +388,7 @@ impl MeshTask {
                 size: log.latest.map_or(0, |l| l.size),
                 root_hash: log.latest.map(|l| l.root.to_vec()).unwrap_or_default(),
                 adopted_at_unix_ms: log.latest.map_or(0, |l| l.adopted_at.as_unix_millis()),
-                equivocating: self.equivocating.contains(log.origin),
+                equivocating: self.evidence_per_log.contains_key(log.origin),
             })
             .collect();
         let peers = self
@@ -605,7 +608,7 @@ impl MeshTask {
 
     fn update_equivocating_gauge(&self) {
         self.equivocating_gauge
-            .set(i64::try_from(self.equivocating.len()).unwrap_or(i64::MAX));
+            .set(i64::try_from(self.evidence_per_log.len()).unwrap_or(i64::MAX));
     }
 
     /// Reloads the evidence held before a restart.
@@ -618,33 +621,43 @@ impl MeshTask {
             }
         };
         for json in documents {
-            match Evidence::from_json(&json) {
-                Ok(evidence) => {
-                    self.evidence_ids.insert(evidence.id());
-                    self.equivocating.insert(evidence.origin);
+            match Evidence::from_json(&json).and_then(|e| e.verify()) {
+                Ok(proven) => {
+                    self.evidence_ids.insert(proven.id);
+                    *self.evidence_per_log.entry(proven.origin).or_default() += 1;
                 }
                 Err(e) => tracing::error!(error = %e, "stored evidence unreadable"),
             }
         }
+        self.update_equivocating_gauge();
     }
 
-    /// Takes verified `evidence`: stores it, marks its log equivocating and, when
-    /// `publish` (this node found it), gossips it. Returns whether it was new.
-    fn record_evidence(&mut self, evidence: &Evidence, json: Vec<u8>, publish: bool) -> bool {
-        let id = evidence.id();
-        if self.evidence_ids.contains(&id) {
+    /// Takes verified evidence (`json`, proving `proven`): stores it, marks its log
+    /// equivocating and, when `publish` (this node found it), gossips it. Returns whether
+    /// it was new. A log is convicted by one document; a few are kept per log, so that a
+    /// peer re-wrapping one equivocation cannot fill every node's disk.
+    fn record_evidence(&mut self, proven: &Proven, json: Vec<u8>, publish: bool) -> bool {
+        let held = self
+            .evidence_per_log
+            .get(&proven.origin)
+            .copied()
+            .unwrap_or(0);
+        if self.evidence_ids.contains(&proven.id) || held >= MAX_EVIDENCE_PER_LOG {
             return false;
         }
-        if let Err(e) = self.store.put_evidence(&id, &json) {
+        if let Err(e) = self.store.put_evidence(&proven.id, &json) {
             tracing::error!(error = %e, "cannot store equivocation evidence");
             return false;
         }
-        self.evidence_ids.insert(id);
-        self.equivocating.insert(evidence.origin.clone());
+        self.evidence_ids.insert(proven.id);
+        *self
+            .evidence_per_log
+            .entry(proven.origin.clone())
+            .or_default() += 1;
         self.update_equivocating_gauge();
         tracing::error!(
-            origin = %evidence.origin,
-            id = %hex::encode(id),
+            origin = %proven.origin,
+            id = %hex::encode(proven.id),
             "the log equivocated: verified evidence stored"
         );
         if publish {
@@ -672,9 +685,9 @@ impl MeshTask {
             old_subtree: None,
         };
         match evidence.verify() {
-            Ok(_) => {
+            Ok(proven) => {
                 let json = evidence.to_json();
-                self.record_evidence(&evidence, json, true);
+                self.record_evidence(&proven, json, true);
             }
             Err(e) => tracing::warn!(%origin, error = %e, "conflicting checkpoints not provable"),
         }
@@ -700,16 +713,17 @@ impl MeshTask {
             // A log this node does not know: it cannot judge, and does not relay.
             return MessageAcceptance::Ignore;
         };
-        let verdict = if *key == evidence.log_key {
-            evidence.verify().map(|_| ()).map_err(|e| e.to_string())
-        } else {
-            Err("it names another key than the log's".to_owned())
-        };
-        match verdict {
-            Ok(()) if self.record_evidence(&evidence, json, false) => MessageAcceptance::Accept,
-            Ok(()) => MessageAcceptance::Ignore,
+        if *key != evidence.log_key {
+            // About another key than the one this node accepted for the log: this node
+            // cannot judge it (the sender may know a different record of the domain).
+            return MessageAcceptance::Ignore;
+        }
+        match evidence.verify() {
+            Ok(proven) if self.record_evidence(&proven, json, false) => MessageAcceptance::Accept,
+            Ok(_) => MessageAcceptance::Ignore,
             Err(reason) => {
-                // Evidence that proves nothing is only ever sent on purpose.
+                // Evidence that proves nothing under the log's own key is only ever sent
+                // on purpose.
                 tracing::warn!(peer = %from, origin = %evidence.origin, %reason, "evidence rejected");
                 self.penalize(now, &from, Offence::Forged);
                 MessageAcceptance::Reject

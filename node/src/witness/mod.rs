@@ -157,8 +157,11 @@ impl WitnessOwner {
         }
     }
 
-    /// Witnesses the configured and federated logs; a log new to the witness resumes
-    /// from its stored state.
+    /// Witnesses the configured and federated logs, and no other; a log new to the
+    /// witness resumes from its stored state. A configured origin keeps its configured
+    /// keys: a federated domain whose record lists the same origin (the registry gives an
+    /// origin to the first domain that claims it) must not be able to have its own key
+    /// trusted for a log the operator named.
     fn sync_logs(&mut self) {
         let mut logs: BTreeMap<String, Vec<Verifier>> = BTreeMap::new();
         for (origin, key) in &self.configured {
@@ -166,11 +169,29 @@ impl WitnessOwner {
         }
         if let Some(federated) = &mut self.federated {
             for (origin, key) in federated.borrow_and_update().iter() {
+                if self
+                    .configured
+                    .iter()
+                    .any(|(configured, _)| configured == origin)
+                {
+                    tracing::warn!(%origin, "a federated domain lists a log configured in [[authority.witness.logs]]; its key is not trusted for it");
+                    continue;
+                }
                 logs.entry(origin.clone()).or_default().push(key.clone());
             }
         }
+        // A revoked or dropped log is no longer witnessed (its state stays stored).
+        let gone: Vec<String> = self
+            .witness
+            .origins()
+            .filter(|origin| !logs.contains_key(*origin))
+            .map(str::to_owned)
+            .collect();
+        for origin in gone {
+            self.witness.remove_log(&origin);
+        }
         for (origin, keys) in logs {
-            let new = self.witness.latest(&origin).is_none();
+            let new = !self.witness.origins().any(|o| o == origin);
             if let Err(e) = self.witness.set_log(&origin, keys) {
                 tracing::warn!(%origin, error = %e, "cannot witness this log");
                 continue;
@@ -214,6 +235,12 @@ impl WitnessOwner {
         }
         if let Err(e) = self.store.put(newest.iter().map(|(o, c)| (*o, *c))) {
             tracing::error!(error = %e, "cannot store the witness state; nothing cosigned");
+            // Back to what is stored: a state never cosigned is neither reported (409)
+            // nor built on.
+            for origin in newest.keys() {
+                self.witness
+                    .reset(origin, self.stored.get(*origin).cloned());
+            }
             for (reply, _) in accepted {
                 let _ = reply.send(Err(AddError::Store(e.to_string())));
             }
