@@ -1,5 +1,5 @@
-//! The federation end to end: three trust domains, each an authority and a plain node,
-//! six real `provmesh run` processes on loopback with ephemeral ports.
+//! The federation end to end: three trust domains, each an authority and one or two plain
+//! nodes, six or nine real `provmesh run` processes on loopback with ephemeral ports.
 //!
 //! Each domain's dev CA is made first (`provmesh identity issue` writes its bundle), so
 //! every node can be configured with the other domains' bootstrap bundles, out of band,
@@ -85,41 +85,46 @@ fn wait_converged(
     }
 }
 
-/// Starts the three domains in `root`: authorities first, each bootstrapping to the ones
-/// before it, then the plain nodes; returns the nodes, authorities first, in domain order.
-fn start_federation(root: &Path) -> Vec<(NodeFiles, NodeProcess)> {
+/// Starts the three domains in `root`, each an authority and `plain_per_domain` plain
+/// nodes: authorities first, each bootstrapping to the ones before it, then the plain
+/// nodes; returns the nodes, authorities first, in domain order.
+fn start_federation(root: &Path, plain_per_domain: usize) -> Vec<(NodeFiles, NodeProcess)> {
     // Each domain's dev CA and bootstrap bundle, made before any node runs.
     let mut bundles = BTreeMap::new();
-    let mut files: Vec<(String, NodeFiles, NodeFiles)> = Vec::new();
+    let mut files: Vec<(String, NodeFiles, Vec<NodeFiles>)> = Vec::new();
     for domain in DOMAINS {
         let authority = NodeFiles::new(root, &format!("{domain}-authority"));
-        let node = NodeFiles::new(root, &format!("{domain}-node"));
+        let plain = (1..=plain_per_domain)
+            .map(|n| NodeFiles::new(root, &format!("{domain}-node-{n}")))
+            .collect();
         let bundle = federation::make_dev_ca(Path::new(BIN), &authority, domain, DEADLINE);
         bundles.insert(domain, bundle);
-        files.push((domain.to_owned(), authority, node));
+        files.push((domain.to_owned(), authority, plain));
     }
 
     let mut nodes: Vec<(NodeFiles, NodeProcess)> = Vec::new();
     let mut bootstrap: Vec<String> = Vec::new();
-    let mut plain: Vec<(String, NodeFiles, String)> = Vec::new();
-    for (domain, authority, node) in files {
+    let mut plain: Vec<(String, Vec<NodeFiles>, String)> = Vec::new();
+    for (domain, authority, plain_nodes) in files {
         federation::write_config(&authority, &domain, None, &bootstrap, &bundles);
         let process = start(&authority);
         bootstrap.push(first_mesh_address(&process));
-        plain.push((domain, node, process.url()));
+        plain.push((domain, plain_nodes, process.url()));
         nodes.push((authority, process));
     }
-    for (domain, node, url) in plain {
+    for (domain, plain_nodes, url) in plain {
         let authority_dir = root.join(format!("{domain}-authority"));
-        federation::write_config(
-            &node,
-            &domain,
-            Some((&authority_dir, &url)),
-            &bootstrap[..1],
-            &bundles,
-        );
-        let process = start(&node);
-        nodes.push((node, process));
+        for node in plain_nodes {
+            federation::write_config(
+                &node,
+                &domain,
+                Some((&authority_dir, &url)),
+                &bootstrap[..1],
+                &bundles,
+            );
+            let process = start(&node);
+            nodes.push((node, process));
+        }
     }
 
     nodes
@@ -129,7 +134,7 @@ fn start_federation(root: &Path) -> Vec<(NodeFiles, NodeProcess)> {
 fn three_domains_converge_and_follow_a_key_rotation() {
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
-    let mut nodes = start_federation(root);
+    let mut nodes = start_federation(root, 1);
     let took = wait_converged(&nodes, root, &BTreeMap::new());
     eprintln!("six nodes converged in {took:?}");
 
@@ -164,9 +169,10 @@ fn equivocating(status: &serde_json::Value, origin: &str) -> bool {
         .any(|l| l["origin"] == origin && l["equivocating"] == true)
 }
 
-/// org-a's log equivocates toward one node: a test tool holding a copy of org-a's log
-/// key signs a checkpoint of the size every node holds with another root, and gossips it
-/// to org-c's plain node only. That node turns the two checkpoints into evidence and
+/// org-a's log equivocates toward one node: in a federation of three domains, each an
+/// authority and two plain nodes, a test tool holding a copy of org-a's log key signs a
+/// checkpoint of the size every node holds with another root, and gossips it to one plain
+/// node of org-c only. That node turns the two checkpoints into evidence and
 /// gossips it; every node verifies it and reports org-a's log equivocating, and no other
 /// log.
 #[test]
@@ -178,12 +184,15 @@ fn a_log_showing_a_second_history_to_one_node_is_convicted_by_every_node() {
 
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
-    let nodes = start_federation(root);
+    let nodes = start_federation(root, 2);
+    assert_eq!(nodes.len(), 9);
     wait_converged(&nodes, root, &BTreeMap::new());
 
-    // The size of org-a's log that org-c's plain node holds, and a second tree of it.
-    let (c_files, c_process) = &nodes[5];
-    assert!(c_files.name.starts_with("org-c"), "{}", c_files.name);
+    // The size of org-a's log that one plain node of org-c holds, and a second tree of it.
+    let (_, c_process) = nodes
+        .iter()
+        .find(|(files, _)| files.name == "org-c.example-node-2")
+        .unwrap();
     let origin = "log.org-a.example";
     let held = status(c_process, root)["logs"]
         .as_array()
