@@ -328,7 +328,7 @@ pub async fn start_with(
                 .map_err(RunError::WitnessKey)?;
         let logs = crate::witness::WitnessedLogs {
             configured: crate::witness::configured_logs(&config.authority.witness),
-            federated: mesh.as_ref().map(crate::mesh::MeshHandle::logs),
+            mesh: mesh.clone(),
         };
         Some(crate::witness::start(&dir, signer, logs).map_err(RunError::Witness)?)
     } else {

@@ -226,8 +226,10 @@ pub enum Refusal {
     },
     /// A checkpoint of the size this witness cosigned, with another root: the log
     /// signed two different trees of one size.
-    #[error("a checkpoint of size {size} with another root than the one cosigned")]
+    #[error("a checkpoint of {origin} of size {size} with another root than the one cosigned")]
     RootMismatch {
+        /// The log.
+        origin: String,
         /// The size.
         size: u64,
         /// What this witness cosigned at that size.
@@ -452,6 +454,7 @@ impl Witness {
             && latest.root != root
         {
             return Err(Refusal::RootMismatch {
+                origin,
                 size,
                 cosigned: Box::new(latest.clone()),
                 conflicting: request.checkpoint.clone(),

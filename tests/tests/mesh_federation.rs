@@ -217,16 +217,37 @@ fn a_log_showing_a_second_history_to_one_node_is_convicted_by_every_node() {
         wire::encode_gossip(&Gossip::Checkpoint(forged)),
         DEADLINE,
     );
+    let took = wait_convicted(&nodes, root, origin);
+    eprintln!("every node holds verified evidence {took:?} after the forged checkpoint");
+    // Operators see it on /metrics.
+    for (files, process) in &nodes {
+        let metrics = process.ready()["metrics"].as_str().unwrap().to_owned();
+        let (_, text) = http("GET", &metrics, "/metrics", "");
+        assert!(
+            text.lines()
+                .any(|l| l == "provmesh_mesh_equivocating_logs 1"),
+            "{}: {text}",
+            files.name
+        );
+    }
+}
+
+/// Waits until every node reports `origin`, and no other log, equivocating; returns how
+/// long that took.
+fn wait_convicted(nodes: &[(NodeFiles, NodeProcess)], root: &Path, origin: &str) -> Duration {
     let started = Instant::now();
     loop {
         let statuses: Vec<serde_json::Value> = nodes.iter().map(|(_, p)| status(p, root)).collect();
         if statuses.iter().all(|s| equivocating(s, origin)) {
             for s in &statuses {
-                for other in ["log.org-b.example", "log.org-c.example"] {
-                    assert!(!equivocating(s, other), "{other} reported equivocating");
+                for other in DOMAINS.map(|d| format!("log.{d}")) {
+                    assert!(
+                        other == origin || !equivocating(s, &other),
+                        "{other} reported equivocating"
+                    );
                 }
             }
-            break;
+            return started.elapsed();
         }
         assert!(
             started.elapsed() < CONVERGENCE,
@@ -239,33 +260,74 @@ fn a_log_showing_a_second_history_to_one_node_is_convicted_by_every_node() {
         );
         std::thread::sleep(Duration::from_millis(250));
     }
-    eprintln!(
-        "every node holds verified evidence {:?} after the forged checkpoint",
-        started.elapsed()
-    );
-    // Operators see it on /metrics.
-    for (files, process) in &nodes {
-        let metrics = process.ready()["metrics"].as_str().unwrap().to_owned();
-        let text = http_get(&metrics, "/metrics");
-        assert!(
-            text.lines()
-                .any(|l| l == "provmesh_mesh_equivocating_logs 1"),
-            "{}: {text}",
-            files.name
-        );
-    }
 }
 
-/// The body of `GET path` from `address` (HTTP/1.0, so the server closes the connection).
-fn http_get(address: &str, path: &str) -> String {
+/// org-a's log shows org-b's witness a second tree of a size it cosigned, through C2SP
+/// tlog-witness: the witness refuses it (409) and the two signed checkpoints become
+/// evidence that every node verifies.
+#[test]
+fn a_second_tree_pushed_to_a_witness_becomes_evidence() {
+    use provmesh_protocol::checkpoint::Checkpoint;
+    use provmesh_protocol::note::Ed25519Signer;
+
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let nodes = start_federation(root, 1);
+    wait_converged(&nodes, root, &BTreeMap::new());
+    let (a_authority, b_authority) = (&nodes[0].1, &nodes[1].1);
+
+    // org-b's witness cosigns org-a's real checkpoint, then is shown another tree of
+    // the same size, signed with a copy of org-a's log key.
+    let (status_code, note) = http("GET", &a_authority.http().to_string(), "/checkpoint", "");
+    assert_eq!(status_code, 200, "{note}");
+    let witness = b_authority.http().to_string();
+    let (status_code, answer) = http(
+        "POST",
+        &witness,
+        "/add-checkpoint",
+        &format!("old 0\n\n{note}"),
+    );
+    assert_eq!(status_code, 200, "{answer}");
+    let size: u64 = note.lines().nth(1).unwrap().parse().unwrap();
+    let key_file = root.join("org-a.example-authority/data/log/log.key");
+    let log_key =
+        Ed25519Signer::from_skey(std::fs::read_to_string(key_file).unwrap().trim()).unwrap();
+    let forged = Checkpoint::new("log.org-a.example".to_owned(), size, [0x5a; 32])
+        .unwrap()
+        .sign(&[&log_key])
+        .unwrap()
+        .to_bytes();
+    let forged = String::from_utf8(forged).unwrap();
+    let (status_code, answer) = http(
+        "POST",
+        &witness,
+        "/add-checkpoint",
+        &format!("old {size}\n\n{forged}"),
+    );
+    assert_eq!(status_code, 409, "{answer}");
+    let took = wait_convicted(&nodes, root, "log.org-a.example");
+    eprintln!("every node holds the witness's evidence after {took:?}");
+}
+
+/// `method path` with `body` to `address` (HTTP/1.0, so the server closes the
+/// connection): the status code and the response body.
+fn http(method: &str, address: &str, path: &str, body: &str) -> (u16, String) {
     use std::io::{Read as _, Write as _};
     let mut stream = std::net::TcpStream::connect(address).unwrap();
     stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {address}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
-    response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default()
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_owned())
 }

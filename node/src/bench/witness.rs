@@ -245,7 +245,7 @@ pub async fn run(
         signer,
         WitnessedLogs {
             configured,
-            federated: None,
+            mesh: None,
         },
     )
     .map_err(|e| BenchWitnessError::Start(e.to_string()))?;

@@ -340,6 +340,13 @@ impl MeshTask {
             Command::Status(reply) => {
                 let _ = reply.send(self.status());
             }
+            Command::Evidence(evidence) => match evidence.verify() {
+                Ok(proven) => {
+                    let json = evidence.to_json();
+                    self.record_evidence(&proven, json, true);
+                }
+                Err(e) => tracing::warn!(error = %e, "submitted evidence does not verify"),
+            },
             Command::RecordLogged(outcome) => {
                 if let Some(publisher) = &mut self.publisher {
                     publisher.logged();

@@ -27,6 +27,9 @@ pub(crate) enum Command {
     Status(oneshot::Sender<pb::MeshStatus>),
     /// The authority's new domain record was appended to its log (`None`: it failed).
     RecordLogged(Option<Box<SignedDomainRecord>>),
+    /// Equivocation evidence found outside the mesh task (the witness was shown a second
+    /// tree of a size it cosigned).
+    Evidence(Box<provmesh_protocol::evidence::Evidence>),
 }
 
 /// A cloneable handle on the running mesh task.
@@ -51,6 +54,18 @@ impl MeshHandle {
             .await
             .map_err(|_| MeshStopped)?;
         answer.await.map_err(|_| MeshStopped)
+    }
+
+    /// Hands evidence found elsewhere in the node to the mesh, which verifies, stores and
+    /// gossips it. Never waits: with the command queue full the evidence is dropped (and
+    /// said so), which the next conflict or an anti-entropy round repairs.
+    pub fn submit_evidence(
+        &self,
+        evidence: provmesh_protocol::evidence::Evidence,
+    ) -> Result<(), MeshStopped> {
+        self.commands
+            .try_send(Command::Evidence(Box::new(evidence)))
+            .map_err(|_| MeshStopped)
     }
 
     /// The accepted SPIFFE bundles, followed live.

@@ -22,11 +22,12 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use provmesh_protocol::cosignature::CosignatureSigner;
+use provmesh_protocol::evidence::Evidence;
 use provmesh_protocol::note::Verifier;
 use provmesh_protocol::witness::{AddCheckpoint, Cosigned, Refusal, Update, Witness};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::mesh::FederatedLogs;
+use crate::mesh::{FederatedLogs, MeshHandle};
 use store::{WitnessStore, WitnessStoreError};
 
 /// How many requests may wait for the witness; more are refused as overloaded.
@@ -84,13 +85,14 @@ impl WitnessHandle {
     }
 }
 
-/// What the witness witnesses: logs configured by origin and key, and the accepted
-/// domains' logs from the mesh, if it runs.
+/// What the witness witnesses: logs configured by origin and key, and, when the node is
+/// in the mesh, the accepted domains' logs, followed live; the mesh also takes the
+/// evidence of a log that shows the witness a second tree of a size it cosigned.
 pub struct WitnessedLogs {
     /// `[[authority.witness.logs]]`.
     pub configured: Vec<(String, Verifier)>,
-    /// The mesh's accepted domains' logs, followed live.
-    pub federated: Option<FederatedLogs>,
+    /// The mesh.
+    pub mesh: Option<MeshHandle>,
 }
 
 /// Opens the witness's store in `dir` and starts the thread that owns the witness,
@@ -109,7 +111,9 @@ pub fn start(
         stored,
         signer,
         configured: logs.configured,
-        federated: logs.federated,
+        federated: logs.mesh.as_ref().map(MeshHandle::logs),
+        mesh: logs.mesh,
+        keys: BTreeMap::new(),
     };
     owner.sync_logs();
     std::thread::Builder::new()
@@ -133,6 +137,10 @@ struct WitnessOwner {
     signer: CosignatureSigner,
     configured: Vec<(String, Verifier)>,
     federated: Option<FederatedLogs>,
+    /// Where evidence goes.
+    mesh: Option<MeshHandle>,
+    /// The trusted keys of each witnessed log, to make evidence with.
+    keys: BTreeMap<String, Vec<Verifier>>,
 }
 
 impl WitnessOwner {
@@ -190,6 +198,7 @@ impl WitnessOwner {
         for origin in gone {
             self.witness.remove_log(&origin);
         }
+        self.keys = logs.clone();
         for (origin, keys) in logs {
             let new = !self.witness.origins().any(|o| o == origin);
             if let Err(e) = self.witness.set_log(&origin, keys) {
@@ -213,12 +222,14 @@ impl WitnessOwner {
             match outcome {
                 Ok(update) => accepted.push((reply, update)),
                 Err(refusal) => {
-                    if let Refusal::RootMismatch { size, .. } = &refusal {
-                        tracing::error!(
-                            size,
-                            "add-checkpoint: a checkpoint with another root at a size this \
-                             witness cosigned"
-                        );
+                    if let Refusal::RootMismatch {
+                        origin,
+                        cosigned,
+                        conflicting,
+                        ..
+                    } = &refusal
+                    {
+                        self.report_fork(origin, &cosigned.note, conflicting);
                     }
                     let _ = reply.send(Err(AddError::Refused(refusal)));
                 }
@@ -257,6 +268,37 @@ impl WitnessOwner {
                 .cosign(&self.signer, timestamp)
                 .map_err(|e| AddError::Sign(e.to_string()));
             let _ = reply.send(answer);
+        }
+    }
+}
+
+impl WitnessOwner {
+    /// A log showed this witness a second tree of a size it cosigned: the two signed
+    /// checkpoints are evidence, handed to the mesh to store and gossip.
+    fn report_fork(&self, origin: &str, cosigned: &[u8], conflicting: &[u8]) {
+        let keys = self.keys.get(origin).map(Vec::as_slice).unwrap_or_default();
+        let evidence = keys.iter().find_map(|key| {
+            let evidence = Evidence {
+                origin: origin.to_owned(),
+                log_key: key.clone(),
+                older: cosigned.to_vec(),
+                newer: conflicting.to_vec(),
+                proof: Vec::new(),
+                old_subtree: None,
+            };
+            evidence.verify().is_ok().then_some(evidence)
+        });
+        let Some(evidence) = evidence else {
+            return;
+        };
+        tracing::error!(
+            %origin,
+            "add-checkpoint: the log signed another tree of a size this witness cosigned"
+        );
+        if let Some(mesh) = &self.mesh
+            && mesh.submit_evidence(evidence).is_err()
+        {
+            tracing::warn!(%origin, "the mesh cannot take the evidence now");
         }
     }
 }
