@@ -109,6 +109,38 @@ pub enum EvidenceCommand {
     /// reproduces the newer root while deriving another older root. Exits 0 when the log
     /// is proven to have equivocated, 1 otherwise (with the reason).
     Verify(EvidenceVerifyArgs),
+    /// List the verified equivocation evidence a running node holds (id, log, how, sizes).
+    List(EvidenceListArgs),
+    /// Write one evidence document a running node holds to a file, to check it with
+    /// `provmesh evidence verify` or hand it to anyone.
+    Get(EvidenceGetArgs),
+}
+
+/// Arguments of `provmesh evidence list`.
+#[derive(Debug, Args)]
+#[non_exhaustive]
+pub struct EvidenceListArgs {
+    /// The node's gRPC address (HOST:PORT or http://HOST:PORT).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9090")]
+    pub node: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `provmesh evidence get`.
+#[derive(Debug, Args)]
+#[non_exhaustive]
+pub struct EvidenceGetArgs {
+    /// The evidence id, or a prefix of it that names one document (as `list` prints).
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// The node's gRPC address (HOST:PORT or http://HOST:PORT).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9090")]
+    pub node: String,
+    /// Where to write the document; `-` for standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 /// Arguments of `provmesh evidence verify`.
@@ -455,6 +487,8 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Bench(BenchCommand::Witness(args)) => cmd_bench_witness(&args),
         Command::Mesh(MeshCommand::Status(args)) => cmd_mesh_status(&args),
         Command::Evidence(EvidenceCommand::Verify(args)) => cmd_evidence_verify(&args),
+        Command::Evidence(EvidenceCommand::List(args)) => cmd_evidence_list(&args),
+        Command::Evidence(EvidenceCommand::Get(args)) => cmd_evidence_get(&args),
         Command::Authority(AuthorityCommand::RotateWitnessKey { config }) => {
             cmd_rotate_witness_key(&config)
         }
@@ -875,6 +909,59 @@ fn cmd_evidence_verify(args: &EvidenceVerifyArgs) -> ExitCode {
         }
         Err(reason) => {
             eprintln!("NOT PROVEN: {reason}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cmd_evidence_list(args: &EvidenceListArgs) -> ExitCode {
+    use crate::mesh::status;
+    match block_on(status::fetch_evidence(&args.node)).and_then(|r| r.map_err(|e| e.to_string())) {
+        Ok(list) => {
+            if args.json {
+                println!("{:#}", status::evidence_to_json(&list));
+            } else {
+                print!("{}", status::render_evidence(&list));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cmd_evidence_get(args: &EvidenceGetArgs) -> ExitCode {
+    use crate::mesh::status;
+    let outcome = block_on(status::fetch_evidence(&args.node))
+        .and_then(|r| r.map_err(|e| e.to_string()))
+        .and_then(|list| {
+            let mut matching = list
+                .evidence
+                .into_iter()
+                .filter(|item| item.id.starts_with(&args.id.to_ascii_lowercase()));
+            match (matching.next(), matching.next()) {
+                (Some(item), None) => Ok(item),
+                (None, _) => Err(format!("the node holds no evidence {}", args.id)),
+                (Some(_), Some(_)) => Err(format!("{} names more than one document", args.id)),
+            }
+        })
+        .and_then(|item| {
+            if args.out.as_os_str() == "-" {
+                use std::io::Write as _;
+                std::io::stdout()
+                    .write_all(&item.document)
+                    .map_err(|e| e.to_string())
+            } else {
+                std::fs::write(&args.out, &item.document)
+                    .map_err(|e| format!("{}: {e}", args.out.display()))
+            }
+        });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }

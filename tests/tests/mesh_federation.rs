@@ -24,7 +24,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use provmesh_tests::federation::{self, NodeFiles, first_mesh_address, sequence_of, tail};
-use provmesh_tests::node_process::NodeProcess;
+use provmesh_tests::node_process::{NodeProcess, provmesh_command};
 
 const BIN: &str = env!("CARGO_BIN_EXE_provmesh-under-test");
 const DOMAINS: [&str; 3] = ["org-a.example", "org-b.example", "org-c.example"];
@@ -160,6 +160,13 @@ fn three_domains_converge_and_follow_a_key_rotation() {
     eprintln!("every node followed org-b's rotation in {took:?}");
 }
 
+/// Runs `provmesh ARGS` within the bound, its output kept in `dir` under `name`.
+fn provmesh(dir: &Path, name: &str, args: &[&str]) -> provmesh_tests::command::Ran {
+    let mut command = provmesh_command(Path::new(BIN));
+    command.args(args);
+    provmesh_tests::command::run_within(command, dir, name, DEADLINE)
+}
+
 /// Whether `status` reports the log `origin` equivocating.
 fn equivocating(status: &serde_json::Value, origin: &str) -> bool {
     status["logs"]
@@ -219,6 +226,59 @@ fn a_log_showing_a_second_history_to_one_node_is_convicted_by_every_node() {
     );
     let took = wait_convicted(&nodes, root, origin);
     eprintln!("every node holds verified evidence {took:?} after the forged checkpoint");
+    // The evidence, taken from a node that did not find it, convinces an outsider
+    // holding org-a's log key; one changed byte does not.
+    let b_grpc = nodes[1].1.ready()["grpc"].as_str().unwrap().to_owned();
+    let list = provmesh(
+        root,
+        "list",
+        &["evidence", "list", "--json", "--node", &b_grpc],
+    );
+    assert!(list.status.success(), "{}", list.describe());
+    let list: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    let items = list["evidence"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list:#}");
+    assert_eq!(items[0]["kind"], "same-size");
+    let id = items[0]["id"].as_str().unwrap();
+    let file = root.join("evidence.json");
+    let file_arg = file.to_str().unwrap();
+    let got = provmesh(
+        root,
+        "get",
+        &[
+            "evidence",
+            "get",
+            &id[..12],
+            "--node",
+            &b_grpc,
+            "--out",
+            file_arg,
+        ],
+    );
+    assert!(got.status.success(), "{}", got.describe());
+    let vkey = provmesh_protocol::note::Verifier::from(log_key.verifier()).to_vkey();
+    let verified = provmesh(
+        root,
+        "verify",
+        &["evidence", "verify", file_arg, "--log-key", &vkey],
+    );
+    assert!(verified.status.success(), "{}", verified.describe());
+    assert!(
+        verified
+            .stdout
+            .starts_with("PROVEN: log.org-a.example equivocated")
+    );
+    let mut document = std::fs::read(&file).unwrap();
+    let at = document.len() / 2;
+    document[at] = if document[at] == b'A' { b'B' } else { b'A' };
+    std::fs::write(&file, &document).unwrap();
+    let changed = provmesh(
+        root,
+        "verify-changed",
+        &["evidence", "verify", file_arg, "--log-key", &vkey],
+    );
+    assert_eq!(changed.status.code(), Some(1), "{}", changed.describe());
+
     // Operators see it on /metrics.
     for (files, process) in &nodes {
         let metrics = process.ready()["metrics"].as_str().unwrap().to_owned();

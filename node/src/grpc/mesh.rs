@@ -4,7 +4,9 @@
 
 use tonic::{Request, Response, Status};
 
-use super::v1::{GetStatusRequest, MeshStatus, mesh_service_server};
+use super::v1::{
+    GetStatusRequest, ListEvidenceRequest, ListEvidenceResponse, MeshStatus, mesh_service_server,
+};
 use crate::mesh::MeshHandle;
 
 /// The `provmesh.v1.MeshService` implementation over the running mesh task.
@@ -28,6 +30,17 @@ impl mesh_service_server::MeshService for MeshGrpc {
     ) -> Result<Response<MeshStatus>, Status> {
         self.mesh
             .status()
+            .await
+            .map(Response::new)
+            .map_err(|e| Status::unavailable(e.to_string()))
+    }
+
+    async fn list_evidence(
+        &self,
+        _request: Request<ListEvidenceRequest>,
+    ) -> Result<Response<ListEvidenceResponse>, Status> {
+        self.mesh
+            .evidence()
             .await
             .map(Response::new)
             .map_err(|e| Status::unavailable(e.to_string()))

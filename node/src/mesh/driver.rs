@@ -340,6 +340,9 @@ impl MeshTask {
             Command::Status(reply) => {
                 let _ = reply.send(self.status());
             }
+            Command::ListEvidence(reply) => {
+                let _ = reply.send(self.list_evidence());
+            }
             Command::Evidence(evidence) => match evidence.verify() {
                 Ok(proven) => {
                     let json = evidence.to_json();
@@ -637,6 +640,35 @@ impl MeshTask {
             }
         }
         self.update_equivocating_gauge();
+    }
+
+    /// The evidence held, read back from the store and verified again.
+    fn list_evidence(&self) -> pb::ListEvidenceResponse {
+        let documents = self.store.evidence().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot read the stored evidence");
+            Vec::new()
+        });
+        let evidence = documents
+            .into_iter()
+            .filter_map(|document| {
+                let proven = Evidence::from_json(&document)
+                    .and_then(|e| e.verify())
+                    .ok()?;
+                Some(pb::EvidenceItem {
+                    id: hex::encode(proven.id),
+                    origin: proven.origin,
+                    kind: match proven.kind {
+                        provmesh_protocol::evidence::EquivocationKind::SameSize => "same-size",
+                        _ => "inconsistent",
+                    }
+                    .to_owned(),
+                    older_size: proven.older_size,
+                    newer_size: proven.newer_size,
+                    document,
+                })
+            })
+            .collect();
+        pb::ListEvidenceResponse { evidence }
     }
 
     /// Takes verified evidence (`json`, proving `proven`): stores it, marks its log

@@ -25,6 +25,8 @@ pub type FederatedLogs = watch::Receiver<Arc<BTreeMap<String, provmesh_protocol:
 pub(crate) enum Command {
     /// Report the node's view of the mesh.
     Status(oneshot::Sender<pb::MeshStatus>),
+    /// List the evidence held.
+    ListEvidence(oneshot::Sender<pb::ListEvidenceResponse>),
     /// The authority's new domain record was appended to its log (`None`: it failed).
     RecordLogged(Option<Box<SignedDomainRecord>>),
     /// Equivocation evidence found outside the mesh task (the witness was shown a second
@@ -51,6 +53,16 @@ impl MeshHandle {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Status(reply))
+            .await
+            .map_err(|_| MeshStopped)?;
+        answer.await.map_err(|_| MeshStopped)
+    }
+
+    /// The verified equivocation evidence the node holds.
+    pub async fn evidence(&self) -> Result<pb::ListEvidenceResponse, MeshStopped> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::ListEvidence(reply))
             .await
             .map_err(|_| MeshStopped)?;
         answer.await.map_err(|_| MeshStopped)

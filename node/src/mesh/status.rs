@@ -44,6 +44,60 @@ fn endpoint_url(address: &str) -> String {
 
 /// Fetches the status of the node whose gRPC API is at `address`.
 pub async fn fetch(address: &str) -> Result<pb::MeshStatus, StatusError> {
+    let status = client(address)
+        .await?
+        .get_status(pb::GetStatusRequest {})
+        .await?;
+    Ok(status.into_inner())
+}
+
+/// Fetches the verified equivocation evidence held by the node at `address`.
+pub async fn fetch_evidence(address: &str) -> Result<pb::ListEvidenceResponse, StatusError> {
+    let list = client(address)
+        .await?
+        .list_evidence(pb::ListEvidenceRequest {})
+        .await?;
+    Ok(list.into_inner())
+}
+
+/// The evidence list as JSON (documents as they are, parsed).
+pub fn evidence_to_json(list: &pb::ListEvidenceResponse) -> serde_json::Value {
+    serde_json::json!({
+        "evidence": list.evidence.iter().map(|e| serde_json::json!({
+            "id": e.id,
+            "origin": e.origin,
+            "kind": e.kind,
+            "older_size": e.older_size,
+            "newer_size": e.newer_size,
+            "document": serde_json::from_slice::<serde_json::Value>(&e.document)
+                .unwrap_or(serde_json::Value::Null),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The evidence list as a table.
+pub fn render_evidence(list: &pb::ListEvidenceResponse) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "evidence ({})", list.evidence.len());
+    let rows: Vec<Vec<String>> = list
+        .evidence
+        .iter()
+        .map(|e| {
+            vec![
+                e.id.get(..16).unwrap_or(&e.id).to_owned(),
+                e.origin.clone(),
+                e.kind.clone(),
+                format!("{} / {}", e.older_size, e.newer_size),
+            ]
+        })
+        .collect();
+    table(&mut out, &["ID", "LOG", "KIND", "SIZES"], &rows);
+    out
+}
+
+async fn client(
+    address: &str,
+) -> Result<MeshServiceClient<tonic::transport::Channel>, StatusError> {
     let url = endpoint_url(address);
     let endpoint =
         tonic::transport::Endpoint::from_shared(url.clone()).map_err(|e| StatusError::Address {
@@ -59,10 +113,7 @@ pub async fn fetch(address: &str) -> Result<pb::MeshStatus, StatusError> {
             address: url,
             source,
         })?;
-    let status = MeshServiceClient::new(channel)
-        .get_status(pb::GetStatusRequest {})
-        .await?;
-    Ok(status.into_inner())
+    Ok(MeshServiceClient::new(channel))
 }
 
 /// The status as JSON (field names as in the `.proto` file; hashes in hex).
