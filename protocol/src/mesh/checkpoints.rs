@@ -2553,5 +2553,65 @@ mod tests {
                 prop_assert!(book.pending_fetches() <= 1);
             }
         }
+
+        /// Zero false positives: an honest log's checkpoints arriving in any order,
+        /// duplicated, late or never, with proofs that are honest, garbage or lost, from
+        /// peers that come and go, never make a conflict (so never evidence).
+        #[test]
+        fn an_honest_log_never_conflicts(ops in proptest::collection::vec(op(), 1..120)) {
+            let mut honest = TestLog::new(ORIGIN, 1);
+            honest.grow_to(64);
+            let mut book = book_with(&honest);
+            let serve = |book: &mut CheckpointBook<u32>, peer: u32| {
+                book.peer_connected(peer).unwrap();
+                book.peer_serves(&peer, [ORIGIN]);
+            };
+            for peer in 1..5 {
+                serve(&mut book, peer);
+            }
+            let mut outstanding: VecDeque<(RequestId, u32, u64, u64)> = VecDeque::new();
+            let mut now = t(0);
+            for op in ops {
+                match op {
+                    Op::Gossip { size, peer, .. } => {
+                        book.handle_checkpoint(now, Some(peer), &history_notes()[0][size as usize]);
+                    }
+                    Op::Own { size } => {
+                        book.handle_checkpoint(now, None, &history_notes()[0][size as usize]);
+                    }
+                    Op::Answer { mode } => {
+                        // Answers come back in another order than they were asked for.
+                        let next = if mode == 0 { outstanding.pop_back() } else { outstanding.pop_front() };
+                        if let Some((id, peer, first, last)) = next {
+                            match mode {
+                                0 => {
+                                    let proof = honest.proof(first, last);
+                                    book.handle_consistency_proof(now, &peer, id, &proof);
+                                }
+                                1 => book.handle_consistency_proof(now, &peer, id, &[[7; 32]; 3]),
+                                _ => book.handle_fetch_failed(now, &peer, id),
+                            }
+                        }
+                    }
+                    Op::Advance { millis } => {
+                        now = now.saturating_add(Duration::from_millis(millis));
+                        book.handle_timeout(now);
+                    }
+                    Op::Disconnect { peer } => book.peer_disconnected(&peer),
+                    Op::Connect { peer } => serve(&mut book, peer),
+                }
+                while let Some(event) = book.poll_output() {
+                    match event {
+                        CheckpointEvent::Conflict { .. } => {
+                            prop_assert!(false, "an honest log was found in conflict: {event:?}");
+                        }
+                        CheckpointEvent::FetchConsistency { request_id, peer, first, last, .. } => {
+                            outstanding.push_back((request_id, peer, first, last));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
     }
 }
