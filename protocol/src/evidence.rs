@@ -296,6 +296,38 @@ impl Evidence {
     }
 }
 
+/// The most evidence documents a node keeps per log: one convicts it; a few more cover
+/// different equivocations found, without letting a peer that re-wraps one fill every
+/// node's disk.
+pub const MAX_EVIDENCE_PER_LOG: usize = 8;
+
+/// What a node makes of evidence a peer sent, knowing the key its accepted domain record
+/// gives the log (`None`: a log it does not know). One rule for the node and the
+/// simulator alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Judgement {
+    /// It proves the log equivocated under the log's own key: keep it, relay it.
+    Proven(Proven),
+    /// It cannot be judged here — a log this node does not know, or evidence about
+    /// another key than the one this node accepted (the sender may know another record
+    /// of the domain): neither kept nor relayed, and no fault of the sender's.
+    Unjudged,
+    /// It proves nothing under the log's own key: only ever sent on purpose.
+    Refuted(EvidenceError),
+}
+
+/// Judges `evidence` against the key this node holds for its log (see [`Judgement`]).
+pub fn judge(evidence: &Evidence, log_key: Option<&Verifier>) -> Judgement {
+    match log_key {
+        Some(key) if *key == evidence.log_key => match evidence.verify() {
+            Ok(proven) => Judgement::Proven(proven),
+            Err(e) => Judgement::Refuted(e),
+        },
+        _ => Judgement::Unjudged,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,6 +473,31 @@ mod tests {
         );
         e.origin = "log.org-b.example".to_owned();
         assert!(matches!(e.verify(), Err(EvidenceError::Checkpoint { .. })));
+    }
+
+    #[test]
+    fn evidence_is_judged_under_the_logs_own_key() {
+        let (mut honest, mut fork) = (TestLog::new(ORIGIN, 1), TestLog::forked(ORIGIN, 1, 3));
+        let proven = evidence(
+            honest.verifier(),
+            honest.note(6),
+            fork.note(6),
+            Vec::new(),
+            None,
+        );
+        let key = honest.verifier();
+        assert!(matches!(judge(&proven, Some(&key)), Judgement::Proven(_)));
+        assert_eq!(judge(&proven, None), Judgement::Unjudged);
+        let other = TestLog::new(ORIGIN, 2).verifier();
+        assert_eq!(judge(&proven, Some(&other)), Judgement::Unjudged);
+        let nothing = evidence(
+            honest.verifier(),
+            honest.note(6),
+            honest.note(6),
+            Vec::new(),
+            None,
+        );
+        assert!(matches!(judge(&nothing, Some(&key)), Judgement::Refuted(_)));
     }
 
     proptest! {

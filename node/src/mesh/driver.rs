@@ -18,7 +18,7 @@ use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, identify, kad};
-use provmesh_protocol::evidence::{Evidence, Proven};
+use provmesh_protocol::evidence::{self, Evidence, Judgement, MAX_EVIDENCE_PER_LOG, Proven};
 use provmesh_protocol::federation::domain_record::{SignedDomainRecord, domain_record_entry};
 use provmesh_protocol::federation::node_record::{NodeRecord, SignedNodeRecord};
 use provmesh_protocol::federation::registry::{
@@ -47,9 +47,6 @@ use crate::identity::{Identity, NodeSvid};
 use crate::log::LogHandle;
 use crate::shutdown::Shutdown;
 
-/// The most evidence documents kept per log: one convicts it; a few more cover the
-/// different equivocations found, without letting a peer fill the disk.
-const MAX_EVIDENCE_PER_LOG: usize = 8;
 /// How often the task wakes at least: timers of the machines, the own log's checkpoint.
 const TICK: Duration = Duration::from_millis(200);
 
@@ -748,25 +745,21 @@ impl MeshTask {
                 return MessageAcceptance::Reject;
             }
         };
-        let Some((_, key)) = self.registry.log_verifier(&evidence.origin) else {
-            // A log this node does not know: it cannot judge, and does not relay.
-            return MessageAcceptance::Ignore;
-        };
-        if *key != evidence.log_key {
-            // About another key than the one this node accepted for the log: this node
-            // cannot judge it (the sender may know a different record of the domain).
-            return MessageAcceptance::Ignore;
-        }
-        match evidence.verify() {
-            Ok(proven) if self.record_evidence(&proven, json, false) => MessageAcceptance::Accept,
-            Ok(_) => MessageAcceptance::Ignore,
-            Err(reason) => {
-                // Evidence that proves nothing under the log's own key is only ever sent
-                // on purpose.
+        let key = self
+            .registry
+            .log_verifier(&evidence.origin)
+            .map(|(_, key)| key);
+        match evidence::judge(&evidence, key) {
+            Judgement::Proven(proven) if self.record_evidence(&proven, json, false) => {
+                MessageAcceptance::Accept
+            }
+            Judgement::Proven(_) | Judgement::Unjudged => MessageAcceptance::Ignore,
+            Judgement::Refuted(reason) => {
                 tracing::warn!(peer = %from, origin = %evidence.origin, %reason, "evidence rejected");
                 self.penalize(now, &from, Offence::Forged);
                 MessageAcceptance::Reject
             }
+            _ => MessageAcceptance::Ignore,
         }
     }
 
