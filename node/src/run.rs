@@ -348,10 +348,10 @@ pub async fn start_with(
             }
             Some(router)
         }
-        (None, Some(authority_url)) => Some(crate::ca::forward::router(
-            authority_url.clone(),
-            config.http.max_request_bytes,
-        )),
+        (None, Some(authority_url)) => Some(
+            crate::ca::forward::router(authority_url.clone(), config.http.max_request_bytes)
+                .merge(crate::witness::http::forward_router(authority_url.clone())),
+        ),
         (None, None) => None,
     };
     if let (Some(listener), Some(addr), Some(router)) = (listeners.http, addrs.http, http_router) {

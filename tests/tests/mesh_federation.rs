@@ -323,8 +323,9 @@ fn wait_convicted(nodes: &[(NodeFiles, NodeProcess)], root: &Path, origin: &str)
 }
 
 /// org-a's log shows org-b's witness a second tree of a size it cosigned, through C2SP
-/// tlog-witness: the witness refuses it (409) and the two signed checkpoints become
-/// evidence that every node verifies.
+/// tlog-witness on one of org-b's plain nodes (which forwards to its authority): the
+/// witness refuses it (409) and the two signed checkpoints become evidence that every
+/// node verifies.
 #[test]
 fn a_second_tree_pushed_to_a_witness_becomes_evidence() {
     use provmesh_protocol::checkpoint::Checkpoint;
@@ -334,13 +335,16 @@ fn a_second_tree_pushed_to_a_witness_becomes_evidence() {
     let root = root.path();
     let nodes = start_federation(root, 1);
     wait_converged(&nodes, root, &BTreeMap::new());
-    let (a_authority, b_authority) = (&nodes[0].1, &nodes[1].1);
+    let a_authority = &nodes[0].1;
+    // org-b's plain node serves add-checkpoint by forwarding to its authority's witness.
+    let (b_node_files, b_node) = &nodes[4];
+    assert_eq!(b_node_files.name, "org-b.example-node-1");
 
     // org-b's witness cosigns org-a's real checkpoint, then is shown another tree of
     // the same size, signed with a copy of org-a's log key.
     let (status_code, note) = http("GET", &a_authority.http().to_string(), "/checkpoint", "");
     assert_eq!(status_code, 200, "{note}");
-    let witness = b_authority.http().to_string();
+    let witness = b_node.http().to_string();
     let (status_code, answer) = http(
         "POST",
         &witness,
