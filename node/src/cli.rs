@@ -916,26 +916,17 @@ fn cmd_evidence_verify(args: &EvidenceVerifyArgs) -> ExitCode {
 
 fn cmd_evidence_list(args: &EvidenceListArgs) -> ExitCode {
     use crate::mesh::status;
-    match block_on(status::fetch_evidence(&args.node)).and_then(|r| r.map_err(|e| e.to_string())) {
-        Ok(list) => {
-            if args.json {
-                println!("{:#}", status::evidence_to_json(&list));
-            } else {
-                print!("{}", status::render_evidence(&list));
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    print_from_node(
+        ask_node(status::fetch_evidence(&args.node)),
+        args.json,
+        status::evidence_to_json,
+        status::render_evidence,
+    )
 }
 
 fn cmd_evidence_get(args: &EvidenceGetArgs) -> ExitCode {
     use crate::mesh::status;
-    let outcome = block_on(status::fetch_evidence(&args.node))
-        .and_then(|r| r.map_err(|e| e.to_string()))
+    let outcome = ask_node(status::fetch_evidence(&args.node))
         .and_then(|list| {
             let mut matching = list
                 .evidence
@@ -969,13 +960,36 @@ fn cmd_evidence_get(args: &EvidenceGetArgs) -> ExitCode {
 
 fn cmd_mesh_status(args: &MeshStatusArgs) -> ExitCode {
     use crate::mesh::status;
-    match block_on(status::fetch(&args.node)).and_then(|r| r.map_err(|e| e.to_string())) {
+    print_from_node(
+        ask_node(status::fetch(&args.node)),
+        args.json,
+        status::to_json,
+        status::render,
+    )
+}
+
+/// Runs one gRPC call to a node, reading an error as text.
+fn ask_node<T, E: std::fmt::Display>(
+    call: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    block_on(call).and_then(|answer| answer.map_err(|e| e.to_string()))
+}
+
+/// Prints a node's answer, as a table or (`json`) as JSON, or the error, with the exit
+/// status to match.
+fn print_from_node<T>(
+    answer: Result<T, String>,
+    json: bool,
+    to_json: fn(&T) -> serde_json::Value,
+    render: fn(&T) -> String,
+) -> ExitCode {
+    match answer {
+        Ok(answer) if json => {
+            println!("{:#}", to_json(&answer));
+            ExitCode::SUCCESS
+        }
         Ok(answer) => {
-            if args.json {
-                println!("{:#}", status::to_json(&answer));
-            } else {
-                print!("{}", status::render(&answer));
-            }
+            print!("{}", render(&answer));
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -69,7 +69,8 @@ impl TestLog {
         self.signer.verifier().into()
     }
 
-    fn grow_to(&mut self, size: u64) {
+    /// Grows the tree to `size` leaves (it never shrinks).
+    pub fn grow_to(&mut self, size: u64) {
         while self.store.size() < size {
             let i = self.store.size();
             let mut entry = vec![u8::from(i >= self.fork_at)];

@@ -1392,9 +1392,7 @@ fn origin_line(note: &[u8]) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::Checkpoint;
-    use crate::merkle::{MemoryHashStore, leaf_hash, prove_consistency, tree_hash};
-    use crate::note::{Ed25519Signer, KeyName};
+    use crate::testing::TestLog;
     use proptest::prelude::*;
 
     const ORIGIN: &str = "log.org-a.example";
@@ -1402,65 +1400,6 @@ mod tests {
 
     fn t(millis: u64) -> Timestamp {
         Timestamp::from_unix_millis(millis)
-    }
-
-    /// A log with its key and tree. `fork_at` is where its leaves start to differ from
-    /// those of the log with the same key and no fork, so two `TestLog`s can play an
-    /// equivocating log's two histories.
-    #[derive(Clone)]
-    struct TestLog {
-        origin: String,
-        signer: Ed25519Signer,
-        store: MemoryHashStore,
-        fork_at: u64,
-    }
-
-    impl TestLog {
-        fn new(origin: &str, key_seed: u8) -> Self {
-            Self::forked(origin, key_seed, u64::MAX)
-        }
-
-        fn forked(origin: &str, key_seed: u8, fork_at: u64) -> Self {
-            TestLog {
-                origin: origin.to_owned(),
-                signer: Ed25519Signer::from_seed(KeyName::new(origin).unwrap(), &[key_seed; 32]),
-                store: MemoryHashStore::new(),
-                fork_at,
-            }
-        }
-
-        fn verifier(&self) -> Verifier {
-            self.signer.verifier().into()
-        }
-
-        fn grow_to(&mut self, size: u64) {
-            while self.store.size() < size {
-                let i = self.store.size();
-                let tag: u8 = if i < self.fork_at { 0 } else { 1 };
-                let mut entry = vec![tag];
-                entry.extend_from_slice(&i.to_be_bytes());
-                self.store.append(leaf_hash(&entry)).unwrap();
-            }
-        }
-
-        fn root(&mut self, size: u64) -> Hash {
-            self.grow_to(size);
-            tree_hash(size, &self.store).unwrap()
-        }
-
-        fn note(&mut self, size: u64) -> Vec<u8> {
-            let root = self.root(size);
-            Checkpoint::new(self.origin.clone(), size, root)
-                .unwrap()
-                .sign(&[&self.signer])
-                .unwrap()
-                .to_bytes()
-        }
-
-        fn proof(&mut self, old: u64, new: u64) -> Vec<Hash> {
-            self.grow_to(new);
-            prove_consistency(old, new, &self.store).unwrap()
-        }
     }
 
     /// Anti-entropy is rare here so that it does not interleave with the proof timers
@@ -1475,7 +1414,7 @@ mod tests {
 
     fn book_with(log: &TestLog) -> CheckpointBook<u32> {
         let mut book = CheckpointBook::new(config(), t(0));
-        book.set_log(log.origin.clone(), log.verifier(), true)
+        book.set_log(log.origin().to_owned(), log.verifier(), true)
             .unwrap();
         book
     }
@@ -1509,7 +1448,7 @@ mod tests {
         let mut book = book_with(log);
         for peer in 1..=servers {
             book.peer_connected(peer).unwrap();
-            book.peer_serves(&peer, [log.origin.as_str()]);
+            book.peer_serves(&peer, [log.origin()]);
         }
         book.peer_connected(9).unwrap();
         assert_eq!(
@@ -2007,7 +1946,7 @@ mod tests {
             t(0),
         );
         for log in &logs {
-            book.set_log(log.origin.clone(), log.verifier(), true)
+            book.set_log(log.origin().to_owned(), log.verifier(), true)
                 .unwrap();
         }
         for log in &mut logs {
@@ -2244,12 +2183,12 @@ mod tests {
                     t(0),
                 );
                 for log in &logs {
-                    book.set_log(log.origin.clone(), log.verifier(), true)
+                    book.set_log(log.origin().to_owned(), log.verifier(), true)
                         .unwrap();
                 }
                 let other = 1 - i as u32;
                 book.peer_connected(other).unwrap();
-                book.peer_serves(&other, [logs[other as usize].origin.as_str()]);
+                book.peer_serves(&other, [logs[other as usize].origin()]);
                 book
             });
             TwoNodes {
@@ -2327,7 +2266,7 @@ mod tests {
                     first,
                     last,
                 } => {
-                    assert_eq!(origin, self.logs[to].origin, "asked a server of the log");
+                    assert_eq!(origin, self.logs[to].origin(), "asked a server of the log");
                     let proof = self.logs[to].proof(first, last);
                     self.send(to, from, Message::Proof { id, proof });
                 }
@@ -2454,6 +2393,12 @@ mod tests {
         ]
     }
 
+    /// Connects `peer`, a server of the log [`ORIGIN`].
+    fn serve(book: &mut CheckpointBook<u32>, peer: u32) {
+        book.peer_connected(peer).unwrap();
+        book.peer_serves(&peer, [ORIGIN]);
+    }
+
     /// Signed notes of both histories at every size below 64, signed once for all cases
     /// (signing dominates the property test's run time otherwise).
     fn history_notes() -> &'static [Vec<Vec<u8>>; 2] {
@@ -2482,10 +2427,6 @@ mod tests {
             forked.grow_to(64);
             let mut book = book_with(&honest);
             // Peers 1 and 2 serve the honest history, 3 and 4 the forked one.
-            let serve = |book: &mut CheckpointBook<u32>, peer: u32| {
-                book.peer_connected(peer).unwrap();
-                book.peer_serves(&peer, [ORIGIN]);
-            };
             for peer in 1..5 {
                 serve(&mut book, peer);
             }
@@ -2562,10 +2503,6 @@ mod tests {
             let mut honest = TestLog::new(ORIGIN, 1);
             honest.grow_to(64);
             let mut book = book_with(&honest);
-            let serve = |book: &mut CheckpointBook<u32>, peer: u32| {
-                book.peer_connected(peer).unwrap();
-                book.peer_serves(&peer, [ORIGIN]);
-            };
             for peer in 1..5 {
                 serve(&mut book, peer);
             }
