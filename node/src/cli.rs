@@ -165,6 +165,26 @@ pub enum MeshCommand {
     /// their accepted record sequences, the logs with their latest checkpoints, and its
     /// peers.
     Status(MeshStatusArgs),
+    /// Print the checkpoint a running node serves for a log: the log's signature and up
+    /// to 15 witness cosignatures (C2SP tlog-cosignature/v1), and who cosigned it.
+    Checkpoint(MeshCheckpointArgs),
+}
+
+/// Arguments of `provmesh mesh checkpoint`.
+#[derive(Debug, Args)]
+#[non_exhaustive]
+pub struct MeshCheckpointArgs {
+    /// The log's origin, e.g. log.org-a.example.
+    pub origin: String,
+    /// The node's gRPC address (HOST:PORT or http://HOST:PORT).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9090")]
+    pub node: String,
+    /// Write the cosigned note (exactly as served) to FILE instead of printing a report.
+    #[arg(long, value_name = "FILE", conflicts_with = "json")]
+    pub out: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `provmesh mesh status`.
@@ -486,6 +506,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Bench(BenchCommand::Mesh(args)) => cmd_bench_mesh(&args),
         Command::Bench(BenchCommand::Witness(args)) => cmd_bench_witness(&args),
         Command::Mesh(MeshCommand::Status(args)) => cmd_mesh_status(&args),
+        Command::Mesh(MeshCommand::Checkpoint(args)) => cmd_mesh_checkpoint(&args),
         Command::Evidence(EvidenceCommand::Verify(args)) => cmd_evidence_verify(&args),
         Command::Evidence(EvidenceCommand::List(args)) => cmd_evidence_list(&args),
         Command::Evidence(EvidenceCommand::Get(args)) => cmd_evidence_get(&args),
@@ -966,6 +987,28 @@ fn cmd_mesh_status(args: &MeshStatusArgs) -> ExitCode {
         status::to_json,
         status::render,
     )
+}
+
+fn cmd_mesh_checkpoint(args: &MeshCheckpointArgs) -> ExitCode {
+    use crate::mesh::status;
+    let answer = ask_node(status::fetch_checkpoint(&args.node, &args.origin));
+    let Some(out) = &args.out else {
+        return print_from_node(
+            answer,
+            args.json,
+            status::checkpoint_to_json,
+            status::render_checkpoint,
+        );
+    };
+    match answer.and_then(|a| {
+        std::fs::write(out, &a.checkpoint).map_err(|e| format!("{}: {e}", out.display()))
+    }) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Runs one gRPC call to a node, reading an error as text.

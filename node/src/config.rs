@@ -81,7 +81,8 @@ pub struct MeshConfig {
     /// beyond its X.509-SVID; re-issued at half its life and on SVID rotation).
     #[serde(deserialize_with = "de_duration")]
     pub node_record_lifetime: Duration,
-    /// How far a peer's clock may run ahead of this node's for a record it signed.
+    /// How far a peer's clock may run ahead of this node's for a record it signed, and a
+    /// witness's for a cosignature.
     #[serde(deserialize_with = "de_duration")]
     pub max_clock_skew: Duration,
     /// Origins of further logs to follow, beyond those of the own domain (in a small

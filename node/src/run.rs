@@ -330,7 +330,12 @@ pub async fn start_with(
             configured: crate::witness::configured_logs(&config.authority.witness),
             mesh: mesh.clone(),
         };
-        Some(crate::witness::start(&dir, signer, logs).map_err(RunError::Witness)?)
+        let witness = crate::witness::start(&dir, signer, logs).map_err(RunError::Witness)?;
+        // The mesh hands the witness every checkpoint of a witnessed log it adopts.
+        if let Some(mesh) = &mesh {
+            let _ = mesh.attach_witness(witness.clone()).await;
+        }
+        Some(witness)
     } else {
         None
     };

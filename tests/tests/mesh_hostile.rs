@@ -425,6 +425,7 @@ fn a_replayed_older_record_is_rejected() {
                     size: 1_000_000,
                     root: [7; 32],
                 }),
+                cosignatures: 0,
             }],
         },
         domains: vec![(TrustDomain::parse(A).unwrap(), 2)],

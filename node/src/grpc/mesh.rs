@@ -1,11 +1,13 @@
 //! `provmesh.v1.MeshService`: what this node knows of the mesh — the federated trust
 //! domains and their accepted record sequences, the logs and their latest checkpoints,
-//! the connected peers. A handler only forwards to the mesh task.
+//! the connected peers, the evidence held, the cosigned checkpoint of each log. A handler
+//! only forwards to the mesh task.
 
 use tonic::{Request, Response, Status};
 
 use super::v1::{
-    GetStatusRequest, ListEvidenceRequest, ListEvidenceResponse, MeshStatus, mesh_service_server,
+    GetCosignedCheckpointRequest, GetCosignedCheckpointResponse, GetStatusRequest,
+    ListEvidenceRequest, ListEvidenceResponse, MeshStatus, mesh_service_server,
 };
 use crate::mesh::MeshHandle;
 
@@ -44,5 +46,25 @@ impl mesh_service_server::MeshService for MeshGrpc {
             .await
             .map(Response::new)
             .map_err(|e| Status::unavailable(e.to_string()))
+    }
+
+    async fn get_cosigned_checkpoint(
+        &self,
+        request: Request<GetCosignedCheckpointRequest>,
+    ) -> Result<Response<GetCosignedCheckpointResponse>, Status> {
+        let origin = request.into_inner().origin;
+        // Origins are one line of at most a key name's length; anything else names no log.
+        if origin.is_empty() || origin.len() > 1024 || origin.chars().any(char::is_control) {
+            return Err(Status::invalid_argument(
+                "origin must be a non-empty log origin (one line)",
+            ));
+        }
+        match self.mesh.checkpoint(origin.clone()).await {
+            Ok(Some(answer)) => Ok(Response::new(answer)),
+            Ok(None) => Err(Status::not_found(format!(
+                "no checkpoint of {origin} is held here"
+            ))),
+            Err(e) => Err(Status::unavailable(e.to_string())),
+        }
     }
 }

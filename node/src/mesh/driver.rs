@@ -25,9 +25,11 @@ use provmesh_protocol::federation::registry::{
     Accepted, DomainRegistry, DomainState, RecordRejected,
 };
 use provmesh_protocol::machine::Timestamp;
+use provmesh_protocol::merkle::Hash;
 use provmesh_protocol::mesh::checkpoints::{
     CheckpointBook, CheckpointEvent, ConflictKind, FollowPolicy, Relay, RequestId,
 };
+use provmesh_protocol::mesh::cosignatures::WitnessRoster;
 use provmesh_protocol::mesh::peers::{
     Admission, Binding, MessageClass, Offence, PeerAction, PeerBook, domain_record_offence,
     node_record_offence, wire_offence,
@@ -35,6 +37,7 @@ use provmesh_protocol::mesh::peers::{
 use provmesh_protocol::mesh::wire::{self, Gossip, Hello, Request, Response, Summary};
 use provmesh_protocol::proto::provmesh::v1 as pb;
 use provmesh_protocol::spiffe::{TrustBundle, TrustDomain};
+use provmesh_protocol::witness::{AddCheckpoint, Refusal};
 use tokio::sync::{mpsc, watch};
 
 use super::handle::Command;
@@ -46,6 +49,7 @@ use crate::identity::svid_signer::SvidSigner;
 use crate::identity::{Identity, NodeSvid};
 use crate::log::LogHandle;
 use crate::shutdown::Shutdown;
+use crate::witness::AddError;
 
 /// How often the task wakes at least: timers of the machines, the own log's checkpoint.
 const TICK: Duration = Duration::from_millis(200);
@@ -58,6 +62,12 @@ enum Pending {
     Consistency(RequestId),
     /// The chain of this domain; one such request is in flight per domain at most.
     RecordChain(TrustDomain),
+    /// A proof for the domain's witness, from the size it cosigned last to `note`'s.
+    WitnessProof {
+        origin: String,
+        note: Vec<u8>,
+        witness_size: u64,
+    },
 }
 
 /// Everything the mesh task owns.
@@ -75,8 +85,10 @@ pub(crate) struct MeshTask {
     /// The sender side of `commands`, for the task's own spawned work.
     pub(crate) self_commands: mpsc::Sender<Command>,
     pub(crate) bundles: watch::Sender<Arc<BTreeMap<TrustDomain, TrustBundle>>>,
-    /// The accepted domains' logs, for the witness.
+    /// The logs this domain's witness cosigns (see `sync_logs`), for the witness.
     pub(crate) logs: watch::Sender<Arc<BTreeMap<String, provmesh_protocol::note::Verifier>>>,
+    /// The domain's witness, on the authority once attached.
+    witness: Option<crate::witness::WitnessHandle>,
     pub(crate) listen_addrs: Vec<Multiaddr>,
     pub(crate) node_record_lifetime: Duration,
     pub(crate) max_clock_skew_secs: u64,
@@ -137,6 +149,7 @@ impl MeshTask {
             peers,
             checkpoints,
             follow,
+            witness: None,
             store,
             identity,
             log,
@@ -340,6 +353,67 @@ impl MeshTask {
             Command::ListEvidence(reply) => {
                 let _ = reply.send(self.list_evidence());
             }
+            Command::Checkpoint(origin, reply) => {
+                let _ = reply.send(self.served_checkpoint(&origin));
+            }
+            Command::AttachWitness(witness) => {
+                self.witness = Some(witness);
+                // Logs adopted before the witness was attached get cosigned from their
+                // latest checkpoint on.
+                for (origin, _) in self.logs.borrow().iter() {
+                    if let Some(latest) = self.checkpoints.latest(origin) {
+                        self.feed_witness(origin.clone(), latest.note.clone(), 0, Vec::new());
+                    }
+                }
+            }
+            Command::Cosigned { origin, note } => {
+                let now = clock::now();
+                match self.checkpoints.handle_checkpoint(now, None, &note) {
+                    Relay::Accept => {
+                        self.publish(wire::log_topic(&origin), Gossip::Checkpoint(note));
+                    }
+                    Relay::Reject(reason) => {
+                        tracing::error!(%reason, "the witness's cosigned checkpoint is refused");
+                    }
+                    Relay::Ignore(_) => {}
+                }
+            }
+            Command::WitnessBehind {
+                origin,
+                note,
+                size,
+                witness_size,
+            } => {
+                if witness_size == size {
+                    // It cosigned this size already (before a restart of this node, whose
+                    // book starts afresh): the same checkpoint is cosigned again; another
+                    // root of that size would have been refused as a fork.
+                    self.feed_witness(origin, note, size, Vec::new());
+                    return;
+                }
+                if witness_size > size {
+                    // The witness is ahead (it cosigned a checkpoint pushed to it over
+                    // HTTP); the book catching up feeds it again.
+                    return;
+                }
+                let Some(server) = self.checkpoints.proof_server(&origin) else {
+                    tracing::debug!(%origin, "no server connected to prove to the witness");
+                    return;
+                };
+                self.send_request(
+                    server,
+                    &Request::Consistency {
+                        origin: origin.clone(),
+                        first_size: witness_size,
+                        last_size: size,
+                    },
+                    Pending::WitnessProof {
+                        origin,
+                        note,
+                        witness_size,
+                    },
+                );
+            }
             Command::Evidence(evidence) => match evidence.verify() {
                 Ok(proven) => {
                     let json = evidence.to_json();
@@ -356,6 +430,75 @@ impl MeshTask {
                 }
             }
         }
+    }
+
+    /// Hands a checkpoint of a witnessed log to the domain's witness (C2SP
+    /// `add-checkpoint` semantics: `old_size` is what the book adopted before, `proof`
+    /// the consistency proof it verified from there). The cosigned note comes back as a
+    /// command, and so does a 409 from a witness that cosigned another size last.
+    fn feed_witness(&self, origin: String, note: Vec<u8>, old_size: u64, proof: Vec<Hash>) {
+        let Some(witness) = self.witness.clone() else {
+            return;
+        };
+        let commands = self.self_commands.clone();
+        // Not witnessed any more (the records changed meanwhile): nothing to feed.
+        let Some(verifier) = self.logs.borrow().get(&origin).cloned() else {
+            return;
+        };
+        let Ok(signed) = provmesh_protocol::checkpoint::open(&note, &origin, &verifier) else {
+            return;
+        };
+        let size = signed.checkpoint.size();
+        let request = AddCheckpoint {
+            old_size,
+            proof,
+            checkpoint: note.clone(),
+        };
+        tokio::spawn(async move {
+            let command = match witness.add_checkpoint(request.to_bytes()).await {
+                Ok(lines) => {
+                    let mut cosigned = note;
+                    cosigned.extend_from_slice(lines.as_bytes());
+                    Command::Cosigned {
+                        origin,
+                        note: cosigned,
+                    }
+                }
+                Err(AddError::Refused(Refusal::OldSizeMismatch { witness_size, .. })) => {
+                    Command::WitnessBehind {
+                        origin,
+                        note,
+                        size,
+                        witness_size,
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(%origin, size, error = %e, "the witness did not cosign");
+                    return;
+                }
+            };
+            let _ = commands.send(command).await;
+        });
+    }
+
+    /// `MeshService.GetCosignedCheckpoint`: the cosigned checkpoint of `origin`.
+    fn served_checkpoint(&self, origin: &str) -> Option<pb::GetCosignedCheckpointResponse> {
+        let served = self.checkpoints.cosigned(origin)?;
+        Some(pb::GetCosignedCheckpointResponse {
+            checkpoint: served.served_note(),
+            size: served.size,
+            root_hash: served.root.to_vec(),
+            cosignatures: served
+                .cosignatures
+                .iter()
+                .map(|c| pb::CosignatureItem {
+                    trust_domain: c.trust_domain.to_string(),
+                    timestamp: c.timestamp,
+                    line: c.line.to_line(),
+                })
+                .collect(),
+            latest_size: self.checkpoints.latest(origin).map_or(0, |l| l.size),
+        })
     }
 
     fn status(&self) -> pb::MeshStatus {
@@ -396,6 +539,12 @@ impl MeshTask {
                 root_hash: log.latest.map(|l| l.root.to_vec()).unwrap_or_default(),
                 adopted_at_unix_ms: log.latest.map_or(0, |l| l.adopted_at.as_unix_millis()),
                 equivocating: self.evidence_per_log.contains_key(log.origin),
+                cosigned_size: self.checkpoints.cosigned(log.origin).map_or(0, |c| c.size),
+                cosigned_by: self
+                    .checkpoints
+                    .cosigned(log.origin)
+                    .map(|c| c.cosignatures.domains().map(ToString::to_string).collect())
+                    .unwrap_or_default(),
             })
             .collect();
         let peers = self
@@ -553,14 +702,24 @@ impl MeshTask {
                 Some((origin.as_str().to_owned(), td.clone(), verifier.clone()))
             })
             .collect();
-        let federated: BTreeMap<String, provmesh_protocol::note::Verifier> = logs
+        // The logs this domain's witness cosigns: those of the domains the follow policy
+        // samples for the domain (all others in a small federation), not its own.
+        let sampled = self.follow.sampled_domains(&node_key, &domains);
+        let witnessed: BTreeMap<String, provmesh_protocol::note::Verifier> = logs
             .iter()
+            .filter(|(_, td, _)| sampled.contains(&td))
             .map(|(origin, _, verifier)| (origin.clone(), verifier.clone()))
             .collect();
+        let mut roster = WitnessRoster::new();
+        for state in self.registry.domains().filter(|state| !state.is_revoked()) {
+            let td = state.trust_domain();
+            roster.insert(td, self.registry.witness_keys(td));
+        }
+        self.checkpoints.set_witnesses(roster);
         self.logs.send_if_modified(|current| {
-            let changed = **current != federated;
+            let changed = **current != witnessed;
             if changed {
-                *current = Arc::new(federated);
+                *current = Arc::new(witnessed);
             }
             changed
         });
@@ -1127,6 +1286,14 @@ impl MeshTask {
             (Pending::Consistency(id), _) => {
                 self.checkpoints.handle_fetch_failed(now, &peer, id);
             }
+            (
+                Pending::WitnessProof {
+                    origin,
+                    note,
+                    witness_size,
+                },
+                Response::Consistency { proof },
+            ) => self.feed_witness(origin, note, witness_size, proof),
             (Pending::RecordChain(_), Response::RecordChain(records)) => {
                 let followed_before = self.subscribed.len();
                 self.accept_records(now, peer, records);
@@ -1149,8 +1316,19 @@ impl MeshTask {
     fn drain(&mut self) {
         while let Some(event) = self.checkpoints.poll_output() {
             match event {
-                CheckpointEvent::Adopted { origin, size, .. } => {
+                CheckpointEvent::Adopted {
+                    origin,
+                    size,
+                    note,
+                    previous,
+                    proof,
+                    ..
+                } => {
                     tracing::debug!(%origin, size, "checkpoint adopted");
+                    if self.logs.borrow().contains_key(&origin) {
+                        let old_size = previous.map_or(0, |p| p.size);
+                        self.feed_witness(origin, note, old_size, proof);
+                    }
                 }
                 CheckpointEvent::FetchConsistency {
                     request_id,

@@ -27,6 +27,34 @@ pub(crate) enum Command {
     Status(oneshot::Sender<pb::MeshStatus>),
     /// List the evidence held.
     ListEvidence(oneshot::Sender<pb::ListEvidenceResponse>),
+    /// `MeshService.GetCosignedCheckpoint`: `None` when no checkpoint of the origin is held.
+    Checkpoint(
+        String,
+        oneshot::Sender<Option<pb::GetCosignedCheckpointResponse>>,
+    ),
+    /// The domain's witness (on the authority), to cosign the checkpoints of the logs
+    /// it witnesses as the mesh adopts them.
+    AttachWitness(crate::witness::WitnessHandle),
+    /// The witness cosigned: the checkpoint of `origin` with its cosignature, to collect
+    /// and gossip.
+    Cosigned {
+        /// The log.
+        origin: String,
+        /// The note with the cosignature line.
+        note: Vec<u8>,
+    },
+    /// The witness refused a checkpoint because it cosigned another size last (409): it
+    /// needs a consistency proof from that size.
+    WitnessBehind {
+        /// The log.
+        origin: String,
+        /// The checkpoint (log-signed) to cosign.
+        note: Vec<u8>,
+        /// Its size.
+        size: u64,
+        /// The size the witness cosigned last.
+        witness_size: u64,
+    },
     /// The authority's new domain record was appended to its log (`None`: it failed).
     RecordLogged(Option<Box<SignedDomainRecord>>),
     /// Equivocation evidence found outside the mesh task (the witness was shown a second
@@ -66,6 +94,31 @@ impl MeshHandle {
             .await
             .map_err(|_| MeshStopped)?;
         answer.await.map_err(|_| MeshStopped)
+    }
+
+    /// The cosigned checkpoint of `origin` this node serves, or `None` when it holds none.
+    pub async fn checkpoint(
+        &self,
+        origin: String,
+    ) -> Result<Option<pb::GetCosignedCheckpointResponse>, MeshStopped> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Checkpoint(origin, reply))
+            .await
+            .map_err(|_| MeshStopped)?;
+        answer.await.map_err(|_| MeshStopped)
+    }
+
+    /// Lets the mesh hand the checkpoints of the logs this domain witnesses to the
+    /// domain's witness as it adopts them (on the authority).
+    pub async fn attach_witness(
+        &self,
+        witness: crate::witness::WitnessHandle,
+    ) -> Result<(), MeshStopped> {
+        self.commands
+            .send(Command::AttachWitness(witness))
+            .await
+            .map_err(|_| MeshStopped)
     }
 
     /// Hands evidence found elsewhere in the node to the mesh, which verifies, stores and

@@ -247,6 +247,7 @@ pub async fn start(
 
     let checkpoint_config = CheckpointBookConfig {
         anti_entropy_interval: config.mesh.anti_entropy_interval,
+        cosignature_clock_skew: config.mesh.max_clock_skew,
         seed: u64::from_le_bytes(
             peer_id.to_bytes()[peer_id.to_bytes().len().saturating_sub(8)..]
                 .try_into()

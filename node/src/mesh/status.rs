@@ -1,5 +1,6 @@
-//! `provmesh mesh status`: asks a node's `provmesh.v1.MeshService` for its view of the
-//! mesh and prints it as tables (or as JSON with `--json`).
+//! `provmesh mesh status`, `provmesh mesh checkpoint` and `provmesh evidence list|get`:
+//! ask a node's `provmesh.v1.MeshService` and print the answer as tables (or as JSON
+//! with `--json`).
 
 use std::fmt::Write as _;
 
@@ -58,6 +59,55 @@ pub async fn fetch_evidence(address: &str) -> Result<pb::ListEvidenceResponse, S
         .list_evidence(pb::ListEvidenceRequest {})
         .await?;
     Ok(list.into_inner())
+}
+
+/// Fetches the cosigned checkpoint of `origin` served by the node at `address`.
+pub async fn fetch_checkpoint(
+    address: &str,
+    origin: &str,
+) -> Result<pb::GetCosignedCheckpointResponse, StatusError> {
+    let answer = client(address)
+        .await?
+        .get_cosigned_checkpoint(pb::GetCosignedCheckpointRequest {
+            origin: origin.to_owned(),
+        })
+        .await?;
+    Ok(answer.into_inner())
+}
+
+/// A cosigned checkpoint as JSON (the note as text).
+pub fn checkpoint_to_json(answer: &pb::GetCosignedCheckpointResponse) -> serde_json::Value {
+    serde_json::json!({
+        "checkpoint": String::from_utf8_lossy(&answer.checkpoint),
+        "size": answer.size,
+        "root_hash": hex::encode(&answer.root_hash),
+        "latest_size": answer.latest_size,
+        "cosignatures": answer.cosignatures.iter().map(|c| serde_json::json!({
+            "trust_domain": c.trust_domain,
+            "timestamp": c.timestamp,
+            "line": c.line,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// A cosigned checkpoint for a terminal: the note, then who cosigned it.
+pub fn render_checkpoint(answer: &pb::GetCosignedCheckpointResponse) -> String {
+    let mut out = String::from_utf8_lossy(&answer.checkpoint).into_owned();
+    let _ = writeln!(
+        out,
+        "
+cosigned by {} domain(s) at size {} (latest adopted: {})",
+        answer.cosignatures.len(),
+        answer.size,
+        answer.latest_size
+    );
+    let rows: Vec<Vec<String>> = answer
+        .cosignatures
+        .iter()
+        .map(|c| vec![c.trust_domain.clone(), c.timestamp.to_string()])
+        .collect();
+    table(&mut out, &["TRUST DOMAIN", "TIMESTAMP"], &rows);
+    out
 }
 
 /// The evidence list as JSON (documents as they are, parsed).
@@ -141,6 +191,8 @@ pub fn to_json(status: &pb::MeshStatus) -> serde_json::Value {
             "root_hash": hex::encode(&l.root_hash),
             "adopted_at_unix_ms": l.adopted_at_unix_ms,
             "equivocating": l.equivocating,
+            "cosigned_size": l.cosigned_size,
+            "cosigned_by": l.cosigned_by,
         })).collect::<Vec<_>>(),
         "peers": status.peers.iter().map(|p| serde_json::json!({
             "peer_id": p.peer_id,
@@ -215,6 +267,11 @@ pub fn render(status: &pb::MeshStatus) -> String {
                 if l.followed { "yes" } else { "no" }.to_owned(),
                 l.size.to_string(),
                 root.get(..16).unwrap_or(&root).to_owned(),
+                if l.cosigned_by.is_empty() {
+                    "-".to_owned()
+                } else {
+                    format!("{} @ {}", l.cosigned_by.join(","), l.cosigned_size)
+                },
                 if l.equivocating { "EQUIVOCATING" } else { "" }.to_owned(),
             ]
         })
@@ -227,6 +284,7 @@ pub fn render(status: &pb::MeshStatus) -> String {
             "FOLLOWED",
             "SIZE",
             "ROOT",
+            "COSIGNED BY",
             "STATE",
         ],
         &rows,
@@ -278,6 +336,8 @@ mod tests {
                 root_hash: vec![0xab; 32],
                 adopted_at_unix_ms: 1,
                 equivocating: true,
+                cosigned_size: 40,
+                cosigned_by: vec!["org-a.example".into(), "org-c.example".into()],
             }],
             peers: vec![],
         };
@@ -287,8 +347,13 @@ mod tests {
             text.contains("log.org-b.example  org-b.example  yes       42    abababababababab"),
             "{text}"
         );
+        assert!(
+            text.contains("org-a.example,org-c.example @ 40  EQUIVOCATING"),
+            "{text}"
+        );
         assert!(text.contains("peers (0)"), "{text}");
         let json = to_json(&status);
+        assert_eq!(json["logs"][0]["cosigned_by"][1], "org-c.example");
         assert_eq!(json["logs"][0]["root_hash"], hex::encode([0xab; 32]));
         assert_eq!(json["domains"][0]["record_sequence"], 3);
     }

@@ -77,7 +77,8 @@ use sha2::{Digest, Sha256};
 use crate::checkpoint::{self, CheckpointOpenError};
 use crate::machine::Timestamp;
 use crate::merkle::{ConsistencyError, Hash, consistency_proof_roots, verify_consistency};
-use crate::note::Verifier;
+use crate::mesh::cosignatures::{Cosignatures, InvalidCosignature, WitnessRoster, served_note};
+use crate::note::{Note, Verifier};
 use crate::spiffe::TrustDomain;
 
 /// Tunables of a [`CheckpointBook`]. Every collection the book keeps is bounded by one of
@@ -111,6 +112,9 @@ pub struct CheckpointBookConfig {
     pub max_peers: usize,
     /// Origins one peer may declare it serves. Default 256.
     pub max_origins_per_peer: usize,
+    /// How far in the future a witness cosignature's timestamp may lie and still count
+    /// (see [`crate::mesh::cosignatures`]). Default 5 min.
+    pub cosignature_clock_skew: Duration,
     /// Seed of the book's peer-picking PRNG (not cryptographic). The node passes random
     /// bytes from the OS, the simulator a per-node seed; two books with one seed and the
     /// same inputs make the same choices. Default 0.
@@ -130,6 +134,7 @@ impl Default for CheckpointBookConfig {
             max_note_bytes: 16 * 1024,
             max_peers: 1_024,
             max_origins_per_peer: 256,
+            cosignature_clock_skew: Duration::from_secs(300),
             seed: 0,
         }
     }
@@ -156,13 +161,20 @@ pub struct LatestCheckpoint {
     pub size: u64,
     /// Root hash.
     pub root: Hash,
-    /// The signed note as received (log signature verified, other lines unchecked).
+    /// The signed note with the log's signature only (the lines of other keys removed).
     pub note: Vec<u8>,
+    /// The witness cosignatures collected for it, one per domain.
+    pub cosignatures: Cosignatures,
     /// When it was adopted.
     pub adopted_at: Timestamp,
 }
 
 impl LatestCheckpoint {
+    /// The note to serve and gossip: the log's signature and up to 15 cosignatures.
+    pub fn served_note(&self) -> Vec<u8> {
+        served_note(&self.note, &self.cosignatures)
+    }
+
     /// Its size and root.
     pub fn head(&self) -> TreeHead {
         TreeHead {
@@ -180,6 +192,9 @@ pub struct SummaryEntry {
     /// The sender's latest adopted checkpoint, or `None` when it follows the log but holds
     /// no checkpoint of it yet.
     pub head: Option<TreeHead>,
+    /// How many domains' cosignatures the sender holds for that checkpoint: a peer with
+    /// the same head and fewer is sent ours.
+    pub cosignatures: usize,
 }
 
 /// What a node holds of the logs it follows, sent to a random peer in anti-entropy.
@@ -240,6 +255,9 @@ pub enum RejectReason {
         /// What is wrong.
         error: CheckpointOpenError,
     },
+    /// A cosignature line of a known witness key does not verify.
+    #[error(transparent)]
+    BadCosignature(#[from] InvalidCosignature),
 }
 
 /// How two checkpoints of one log were shown to be incompatible.
@@ -304,8 +322,13 @@ pub enum CheckpointEvent<P> {
         size: u64,
         /// Its root hash.
         root: Hash,
-        /// The signed note.
+        /// The signed note (the log's signature only).
         note: Vec<u8>,
+        /// The checkpoint adopted before it, if any.
+        previous: Option<TreeHead>,
+        /// The verified consistency proof from `previous` to it; empty when it was
+        /// adopted without a proof (the first, the node's own, or one after size 0).
+        proof: Vec<Hash>,
     },
     /// Ask `peer` for the consistency proof of `origin` from `first` to `last` leaves;
     /// deliver the answer with [`CheckpointBook::handle_consistency_proof`] or the failure
@@ -545,7 +568,9 @@ impl SplitMix64 {
 struct Candidate {
     size: u64,
     root: Hash,
+    /// The log-signed note (the log's signature only).
     note: Vec<u8>,
+    cosignatures: Cosignatures,
 }
 
 /// Where the proof request of a pending candidate stands.
@@ -582,6 +607,10 @@ struct LogState<P> {
     verifier: Verifier,
     followed: bool,
     latest: Option<LatestCheckpoint>,
+    /// The checkpoints adopted before `latest`, newest first, at most
+    /// [`COSIGNED_HISTORY`]: cosignatures still arrive for them after a newer one was
+    /// adopted, and a consumer is better served by an older checkpoint with more.
+    previous: VecDeque<LatestCheckpoint>,
     pending: Option<Pending<P>>,
     conflicts: u64,
 }
@@ -595,6 +624,9 @@ impl<P> LogState<P> {
         latest.max(pending)
     }
 }
+
+/// How many checkpoints before the latest keep collecting cosignatures.
+const COSIGNED_HISTORY: usize = 3;
 
 #[derive(Debug, Clone, Default)]
 struct PeerState {
@@ -612,6 +644,8 @@ pub struct CheckpointBook<P: Clone + Ord + Debug> {
     config: CheckpointBookConfig,
     rng: SplitMix64,
     logs: BTreeMap<String, LogState<P>>,
+    /// Whose cosignatures count.
+    witnesses: WitnessRoster,
     followed: usize,
     /// Origins whose log has a pending candidate; bounded by `max_pending_fetches`.
     pending: BTreeSet<String>,
@@ -629,6 +663,7 @@ impl<P: Clone + Ord + Debug> CheckpointBook<P> {
             rng: SplitMix64(config.seed),
             config,
             logs: BTreeMap::new(),
+            witnesses: WitnessRoster::new(),
             followed: 0,
             pending: BTreeSet::new(),
             peers: BTreeMap::new(),
@@ -701,6 +736,7 @@ impl<P: Clone + Ord + Debug> CheckpointBook<P> {
                 verifier,
                 followed,
                 latest: None,
+                previous: VecDeque::new(),
                 pending: None,
                 conflicts: 0,
             },
@@ -719,6 +755,13 @@ impl<P: Clone + Ord + Debug> CheckpointBook<P> {
         }
         self.pending.remove(origin);
         true
+    }
+
+    /// Sets whose witness cosignatures count: the witness keys of the accepted domains.
+    /// The driver calls it whenever the accepted domain records change; cosignatures
+    /// already collected stay.
+    pub fn set_witnesses(&mut self, witnesses: WitnessRoster) {
+        self.witnesses = witnesses;
     }
 
     /// A peer connected. Connecting twice is harmless.
@@ -818,7 +861,7 @@ impl<P: Clone + Ord + Debug> CheckpointBook<P> {
         if !log.followed {
             return Relay::Ignore(IgnoreReason::Unfollowed);
         }
-        let signed = match checkpoint::open(note, origin, &log.verifier) {
+        let mut signed = match checkpoint::open(note, origin, &log.verifier) {
             Ok(signed) => signed,
             Err(error) => {
                 return Relay::Reject(RejectReason::Open {
@@ -827,13 +870,20 @@ impl<P: Clone + Ord + Debug> CheckpointBook<P> {
                 });
             }
         };
+        let cosignatures = match self.witnesses.collect(
+            &signed.note,
+            now.as_unix_seconds(),
+            self.config.cosignature_clock_skew.as_secs(),
+        ) {
+            Ok(cosignatures) => cosignatures,
+            Err(invalid) => return Relay::Reject(invalid.into()),
+        };
         let origin = origin.to_owned();
         let candidate = Candidate {
             size: signed.checkpoint.size(),
             root: *signed.checkpoint.root_hash(),
-            // The bytes as received: they are what the log and any witnesses signed and
-            // what gossip relays.
-            note: note.to_vec(),
+            note: log_signed(&mut signed.note, &log.verifier),
+            cosignatures,
         };
         self.consider(now, origin, from, candidate)
     }
@@ -870,7 +920,14 @@ impl<P: Clone + Ord + Debug> CheckpointBook<P> {
                     return;
                 };
                 self.pending.remove(&origin);
-                adopt(&mut self.outputs, log, &origin, pending.candidate, now);
+                adopt(
+                    &mut self.outputs,
+                    log,
+                    &origin,
+                    pending.candidate,
+                    now,
+                    proof.to_vec(),
+                );
             }
             Err(error) => {
                 if proves_fork(base, candidate, proof) {
@@ -929,6 +986,7 @@ impl<P: Clone + Ord + Debug> CheckpointBook<P> {
                 .map(|(origin, log)| SummaryEntry {
                     origin: origin.clone(),
                     head: log.latest.as_ref().map(LatestCheckpoint::head),
+                    cosignatures: log.latest.as_ref().map_or(0, |l| l.cosignatures.len()),
                 })
                 .collect(),
         }
@@ -954,12 +1012,15 @@ impl<P: Clone + Ord + Debug> CheckpointBook<P> {
             match (&log.latest, entry.head) {
                 (Some(ours), None) => answer.push(ours),
                 (Some(ours), Some(theirs)) => {
+                    let same = ours.head() == theirs;
                     let differs = ours.size == theirs.size && ours.root != theirs.root;
-                    if ours.size > theirs.size || differs {
+                    let more_cosigned = same && ours.cosignatures.len() > entry.cosignatures;
+                    if ours.size > theirs.size || differs || more_cosigned {
                         answer.push(ours);
                     }
                     let newer = log.known_size().is_some_and(|known| theirs.size > known);
-                    pull |= log.followed && (newer || differs);
+                    let less_cosigned = same && ours.cosignatures.len() < entry.cosignatures;
+                    pull |= log.followed && (newer || differs || less_cosigned);
                 }
                 (None, Some(_)) => pull |= log.followed,
                 (None, None) => {}
@@ -975,7 +1036,10 @@ impl<P: Clone + Ord + Debug> CheckpointBook<P> {
             }
             answer.truncate(limit);
         }
-        let notes = answer.into_iter().map(|l| l.note.clone()).collect();
+        let notes = answer
+            .into_iter()
+            .map(LatestCheckpoint::served_note)
+            .collect();
         if pull {
             let interval = self.config.anti_entropy_interval;
             if let Some(state) = self.peers.get_mut(from)
@@ -1043,6 +1107,26 @@ impl<P: Clone + Ord + Debug> CheckpointBook<P> {
         self.logs.get(origin)?.latest.as_ref()
     }
 
+    /// The checkpoint of `origin` to serve to consumers: among the latest and the
+    /// [`COSIGNED_HISTORY`] before it, the newest with the most cosigning domains.
+    pub fn cosigned(&self, origin: &str) -> Option<&LatestCheckpoint> {
+        let log = self.logs.get(origin)?;
+        let mut best = log.latest.as_ref()?;
+        for older in &log.previous {
+            if older.cosignatures.len() > best.cosignatures.len() {
+                best = older;
+            }
+        }
+        Some(best)
+    }
+
+    /// A connected peer that declared it serves `origin`, picked at random, to ask for a
+    /// consistency proof outside the book's own fetching (the domain's witness catching
+    /// up with the book).
+    pub fn proof_server(&mut self, origin: &str) -> Option<P> {
+        choose_server(&self.peers, &mut self.rng, origin, None, &BTreeSet::new())
+    }
+
     /// Every known log, in origin order, for status pages and metrics.
     pub fn logs(&self) -> impl Iterator<Item = LogStatus<'_>> + '_ {
         self.logs.iter().map(|(origin, log)| LogStatus {
@@ -1077,18 +1161,24 @@ impl<P: Clone + Ord + Debug> CheckpointBook<P> {
         let Some(log) = self.logs.get_mut(&origin) else {
             return Relay::Ignore(IgnoreReason::UnknownLog);
         };
-        let Some(latest) = &log.latest else {
+        let Some(latest) = &mut log.latest else {
             // Trust on first use: every later checkpoint must extend this one.
-            adopt(&mut self.outputs, log, &origin, candidate, now);
+            adopt(&mut self.outputs, log, &origin, candidate, now, Vec::new());
             return Relay::Accept;
         };
         let base = latest.head();
         if candidate.size < base.size {
-            return Relay::Ignore(IgnoreReason::Older);
+            return consider_older(&mut self.outputs, log, origin, candidate);
         }
         if candidate.size == base.size {
             if candidate.root == base.root {
-                return Relay::Ignore(IgnoreReason::Duplicate);
+                // The same checkpoint, maybe with cosignatures new to us: those are news
+                // worth relaying.
+                return if latest.cosignatures.merge(candidate.cosignatures) {
+                    Relay::Accept
+                } else {
+                    Relay::Ignore(IgnoreReason::Duplicate)
+                };
             }
             let ours = latest.note.clone();
             log.conflicts += 1;
@@ -1103,14 +1193,18 @@ impl<P: Clone + Ord + Debug> CheckpointBook<P> {
         // Bigger than the latest. Our own sequencer only signs extensions of its tree,
         // and every tree extends the empty one: no proof needed for those.
         if from.is_none() || base.size == 0 {
-            adopt(&mut self.outputs, log, &origin, candidate, now);
+            adopt(&mut self.outputs, log, &origin, candidate, now, Vec::new());
             self.reconcile_pending(now, &origin);
             return Relay::Accept;
         }
-        match &log.pending {
+        match &mut log.pending {
             Some(pending) if candidate.size == pending.candidate.size => {
                 if candidate.root == pending.candidate.root {
-                    return Relay::Ignore(IgnoreReason::Duplicate);
+                    return if pending.candidate.cosignatures.merge(candidate.cosignatures) {
+                        Relay::Accept
+                    } else {
+                        Relay::Ignore(IgnoreReason::Duplicate)
+                    };
                 }
                 let ours = pending.candidate.note.clone();
                 log.conflicts += 1;
@@ -1301,26 +1395,74 @@ impl<P: Clone + Ord + Debug> CheckpointBook<P> {
     }
 }
 
-/// Makes `candidate` the latest checkpoint of `log`.
+/// Makes `candidate` the latest checkpoint of `log`, verified by `proof` from the latest
+/// one (empty when no proof was needed); the latest one joins the history.
 fn adopt<P>(
     outputs: &mut VecDeque<CheckpointEvent<P>>,
     log: &mut LogState<P>,
     origin: &str,
     candidate: Candidate,
     now: Timestamp,
+    proof: Vec<Hash>,
 ) {
+    let previous = log.latest.take();
     outputs.push_back(CheckpointEvent::Adopted {
         origin: origin.to_owned(),
         size: candidate.size,
         root: candidate.root,
         note: candidate.note.clone(),
+        previous: previous.as_ref().map(LatestCheckpoint::head),
+        proof,
     });
+    if let Some(previous) = previous {
+        log.previous.push_front(previous);
+        log.previous.truncate(COSIGNED_HISTORY);
+    }
     log.latest = Some(LatestCheckpoint {
         size: candidate.size,
         root: candidate.root,
         note: candidate.note,
+        cosignatures: candidate.cosignatures,
         adopted_at: now,
     });
+}
+
+/// The decision for a validly signed checkpoint smaller than the latest adopted one: a
+/// checkpoint of the history gains its cosignatures, one of a size in the history with
+/// another root is a conflict, anything older is ignored.
+fn consider_older<P>(
+    outputs: &mut VecDeque<CheckpointEvent<P>>,
+    log: &mut LogState<P>,
+    origin: String,
+    candidate: Candidate,
+) -> Relay {
+    let Some(held) = log.previous.iter_mut().find(|p| p.size == candidate.size) else {
+        return Relay::Ignore(IgnoreReason::Older);
+    };
+    if held.root == candidate.root {
+        return if held.cosignatures.merge(candidate.cosignatures) {
+            Relay::Accept
+        } else {
+            Relay::Ignore(IgnoreReason::Duplicate)
+        };
+    }
+    log.conflicts += 1;
+    outputs.push_back(CheckpointEvent::Conflict {
+        origin,
+        ours: held.note.clone(),
+        theirs: candidate.note,
+        kind: ConflictKind::SameSize,
+    });
+    Relay::Accept
+}
+
+/// `note` (whose signature by `verifier` was verified) reduced to that signature: the
+/// form the book keeps, to which it adds the cosignatures it counts.
+fn log_signed(note: &mut Note, verifier: &Verifier) -> Vec<u8> {
+    // The log's line verified, so at least one line is kept and this cannot fail.
+    let _ =
+        note.retain_signatures(|s| s.name() == verifier.name() && s.key_id() == verifier.key_id());
+    note.to_bytes()
 }
 
 /// Whether a consistency proof that failed to verify proves that the log signed two
@@ -1392,6 +1534,9 @@ fn origin_line(note: &[u8]) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cosignature::CosignatureSigner;
+    use crate::federation::domain_record::{KeyWindow, WitnessKey};
+    use crate::note::KeyName;
     use crate::testing::TestLog;
     use proptest::prelude::*;
 
@@ -1475,6 +1620,8 @@ mod tests {
                 size: 5,
                 root: log.root(5),
                 note,
+                previous: None,
+                proof: Vec::new(),
             }]
         );
     }
@@ -1493,6 +1640,174 @@ mod tests {
         );
         assert!(drain(&mut book).is_empty());
         assert_eq!(book.latest(ORIGIN).unwrap().size, 5);
+    }
+
+    /// A witness of `domain` (seed `seed`) and a roster holding it.
+    fn witness(domain: &str, seed: u8) -> (CosignatureSigner, WitnessRoster) {
+        let signer = CosignatureSigner::from_seed(
+            KeyName::new(format!("witness.{domain}")).unwrap(),
+            &[seed; 32],
+        );
+        let mut roster = WitnessRoster::new();
+        roster.insert(
+            &TrustDomain::parse(domain).unwrap(),
+            [&WitnessKey {
+                verifier: signer.verifier(),
+                window: KeyWindow::open_from(0),
+            }],
+        );
+        (signer, roster)
+    }
+
+    /// `note` with a cosignature by `signer` at Unix second `time`.
+    fn cosign(note: &[u8], signer: &CosignatureSigner, time: u64) -> Vec<u8> {
+        let mut note = Note::parse(note).unwrap();
+        note.add_signature(signer.sign(note.text(), time).unwrap())
+            .unwrap();
+        note.to_bytes()
+    }
+
+    #[test]
+    fn cosignatures_are_collected_relayed_once_and_served() {
+        let mut log = TestLog::new(ORIGIN, 1);
+        let (wa, mut roster) = witness("org-b.example", 11);
+        let (wb, _) = witness("org-c.example", 12);
+        roster.insert(
+            &TrustDomain::parse("org-c.example").unwrap(),
+            [&WitnessKey {
+                verifier: wb.verifier(),
+                window: KeyWindow::open_from(0),
+            }],
+        );
+        let mut book = adopted_at(&mut log, 5, 0);
+        book.set_witnesses(roster);
+        let by_a = cosign(&log.note(5), &wa, 1);
+        assert_eq!(book.handle_checkpoint(t(2), Some(4), &by_a), Relay::Accept);
+        assert_eq!(
+            book.handle_checkpoint(t(2), Some(4), &by_a),
+            Relay::Ignore(IgnoreReason::Duplicate),
+            "nothing new the second time"
+        );
+        // Both cosignatures in one note: only b's is new.
+        let by_both = cosign(&by_a, &wb, 2);
+        assert_eq!(
+            book.handle_checkpoint(t(3), Some(4), &by_both),
+            Relay::Accept
+        );
+        assert!(drain(&mut book).is_empty(), "cosignatures adopt nothing");
+        let latest = book.latest(ORIGIN).unwrap();
+        assert_eq!(latest.cosignatures.len(), 2);
+        assert_eq!(
+            latest.note,
+            log.note(5),
+            "the log-signed note is kept apart"
+        );
+        // What is served verifies as the log's checkpoint and carries both.
+        let served = latest.served_note();
+        let note = Note::parse(&served).unwrap();
+        assert_eq!(note.signatures().len(), 3);
+        checkpoint::open(&served, ORIGIN, &log.verifier()).unwrap();
+    }
+
+    #[test]
+    fn a_cosignature_that_does_not_verify_rejects_the_note() {
+        let mut log = TestLog::new(ORIGIN, 1);
+        let (wa, roster) = witness("org-b.example", 11);
+        let mut book = adopted_at(&mut log, 5, 0);
+        book.set_witnesses(roster);
+        // A's cosignature of size 4 pasted onto size 5.
+        let other_text = Note::parse(&log.note(4)).unwrap().text().to_owned();
+        let mut note = Note::parse(&log.note(5)).unwrap();
+        note.add_signature(wa.sign(&other_text, 1).unwrap())
+            .unwrap();
+        assert!(matches!(
+            book.handle_checkpoint(t(2), Some(4), &note.to_bytes()),
+            Relay::Reject(RejectReason::BadCosignature(_))
+        ));
+        assert!(book.latest(ORIGIN).unwrap().cosignatures.is_empty());
+    }
+
+    #[test]
+    fn late_cosignatures_of_an_older_checkpoint_count_and_make_it_served() {
+        let mut log = TestLog::new(ORIGIN, 1);
+        let (wa, roster) = witness("org-b.example", 11);
+        let mut book = adopted_at(&mut log, 5, 0);
+        book.set_witnesses(roster);
+        // The book moves on to 8 (its own log: no proof needed) before 5's cosignature
+        // arrives.
+        assert_eq!(
+            book.handle_checkpoint(t(2), None, &log.note(8)),
+            Relay::Accept
+        );
+        assert_eq!(
+            book.handle_checkpoint(t(3), Some(4), &cosign(&log.note(5), &wa, 1)),
+            Relay::Accept
+        );
+        assert_eq!(book.latest(ORIGIN).unwrap().size, 8);
+        assert_eq!(book.cosigned(ORIGIN).unwrap().size, 5, "more cosignatures");
+        // Once 8 is cosigned as well, the newer wins the tie.
+        assert_eq!(
+            book.handle_checkpoint(t(4), Some(4), &cosign(&log.note(8), &wa, 2)),
+            Relay::Accept
+        );
+        assert_eq!(book.cosigned(ORIGIN).unwrap().size, 8);
+        // Older than the history: ignored.
+        assert_eq!(
+            book.handle_checkpoint(t(5), Some(4), &cosign(&log.note(2), &wa, 3)),
+            Relay::Ignore(IgnoreReason::Older)
+        );
+    }
+
+    #[test]
+    fn a_history_checkpoint_of_another_root_is_a_conflict() {
+        let mut log = TestLog::new(ORIGIN, 1);
+        let mut fork = TestLog::forked(ORIGIN, 1, 2);
+        let mut book = adopted_at(&mut log, 5, 0);
+        assert_eq!(
+            book.handle_checkpoint(t(2), None, &log.note(8)),
+            Relay::Accept
+        );
+        drain(&mut book);
+        assert_eq!(
+            book.handle_checkpoint(t(3), Some(4), &fork.note(5)),
+            Relay::Accept
+        );
+        assert!(matches!(
+            drain(&mut book).as_slice(),
+            [CheckpointEvent::Conflict { kind: ConflictKind::SameSize, ours, theirs, .. }]
+                if *ours == log.note(5) && *theirs == fork.note(5)
+        ));
+    }
+
+    #[test]
+    fn anti_entropy_carries_cosignatures() {
+        let mut log = TestLog::new(ORIGIN, 1);
+        let (wa, roster) = witness("org-b.example", 11);
+        let mut book = adopted_at(&mut log, 5, 0);
+        book.peer_connected(1).unwrap();
+        book.set_witnesses(roster);
+        let head = Some(TreeHead {
+            size: 5,
+            root: log.root(5),
+        });
+        let summary = |cosignatures| Summary {
+            entries: vec![SummaryEntry {
+                origin: ORIGIN.into(),
+                head,
+                cosignatures,
+            }],
+        };
+        // The peer holds more cosignatures: nothing to answer, and we pull.
+        assert!(book.handle_summary(t(2), &1, &summary(1)).is_empty());
+        assert!(matches!(
+            drain(&mut book).as_slice(),
+            [CheckpointEvent::SendSummary { peer: 1, .. }]
+        ));
+        // We hold one the peer lacks: our cosigned note is the answer.
+        book.handle_checkpoint(t(3), Some(4), &cosign(&log.note(5), &wa, 1));
+        let answer = book.handle_summary(t(4), &1, &summary(0));
+        assert_eq!(answer, vec![book.latest(ORIGIN).unwrap().served_note()]);
+        assert_eq!(Note::parse(&answer[0]).unwrap().signatures().len(), 2);
     }
 
     #[test]
@@ -1964,6 +2279,7 @@ mod tests {
                 .map(|o| SummaryEntry {
                     origin: o.clone(),
                     head: None,
+                    cosignatures: 0,
                 })
                 .collect(),
         };
@@ -1986,6 +2302,7 @@ mod tests {
                         size: 4,
                         root: logs[0].root(4),
                     }),
+                    cosignatures: 0,
                 },
                 SummaryEntry {
                     origin: origins[1].clone(),
@@ -1993,6 +2310,7 @@ mod tests {
                         size: 10,
                         root: logs[1].root(10),
                     }),
+                    cosignatures: 0,
                 },
                 SummaryEntry {
                     origin: origins[2].clone(),
@@ -2000,10 +2318,12 @@ mod tests {
                         size: 12,
                         root: logs[2].root(12),
                     }),
+                    cosignatures: 0,
                 },
                 SummaryEntry {
                     origin: "unknown.example".into(),
                     head: None,
+                    cosignatures: 0,
                 },
             ],
         };
@@ -2039,6 +2359,7 @@ mod tests {
                     size: 5,
                     root: fork.root(5),
                 }),
+                cosignatures: 0,
             }],
         };
         assert_eq!(book.handle_summary(t(2), &1, &summary), vec![log.note(5)]);
@@ -2496,7 +2817,7 @@ mod tests {
         }
 
         /// Zero false positives: an honest log's checkpoints arriving in any order,
-        /// duplicated, late or never, with proofs that are honest, garbage or lost, from
+        /// duplicated, late or never, with or without witness cosignatures, with proofs that are honest, garbage or lost, from
         /// peers that come and go, never make a conflict (so never evidence).
         #[test]
         fn an_honest_log_never_conflicts(ops in proptest::collection::vec(op(), 1..120)) {
@@ -2506,12 +2827,28 @@ mod tests {
             for peer in 1..5 {
                 serve(&mut book, peer);
             }
+            // Two witness domains; the `forked` flag here means "cosigned by the witness
+            // of the peer's parity".
+            let (wa, mut roster) = witness("org-b.example", 11);
+            let (wb, _) = witness("org-c.example", 12);
+            roster.insert(&TrustDomain::parse("org-c.example").unwrap(), [&WitnessKey {
+                verifier: wb.verifier(),
+                window: KeyWindow::open_from(0),
+            }]);
+            book.set_witnesses(roster);
             let mut outstanding: VecDeque<(RequestId, u32, u64, u64)> = VecDeque::new();
             let mut now = t(0);
             for op in ops {
                 match op {
-                    Op::Gossip { size, peer, .. } => {
-                        book.handle_checkpoint(now, Some(peer), &history_notes()[0][size as usize]);
+                    Op::Gossip { forked: cosigned, size, peer } => {
+                        let note = &history_notes()[0][size as usize];
+                        let note = if cosigned {
+                            cosign(note, if peer % 2 == 0 { &wa } else { &wb }, now.as_unix_seconds())
+                        } else {
+                            note.clone()
+                        };
+                        let relay = book.handle_checkpoint(now, Some(peer), &note);
+                        prop_assert!(!matches!(relay, Relay::Reject(_)), "{relay:?}");
                     }
                     Op::Own { size } => {
                         book.handle_checkpoint(now, None, &history_notes()[0][size as usize]);

@@ -4,6 +4,8 @@
 //!   and scores.
 //! * [`checkpoints`]: which logs a node follows, the latest checkpoint of each, what is
 //!   relayed, and anti-entropy with random peers.
+//! * [`cosignatures`]: which witness cosignatures on a checkpoint count, and the
+//!   cosigned note a node serves.
 //! * [`wire`]: the messages on the wire (gossip topics and request-response), decoded
 //!   with size bounds before anything else looks at them.
 //!
@@ -12,5 +14,6 @@
 //! protocol.
 
 pub mod checkpoints;
+pub mod cosignatures;
 pub mod peers;
 pub mod wire;

@@ -323,6 +323,9 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request, WireError> {
                 logs.entries.push(SummaryEntry {
                     origin: head.origin,
                     head: head_of,
+                    // A count above what any note can carry is a lie, harmless: it only
+                    // makes this node pull from the sender.
+                    cosignatures: usize::try_from(head.cosignatures).unwrap_or(usize::MAX),
                 });
             }
             let mut domains = Vec::with_capacity(summary.domains.len());
@@ -366,6 +369,7 @@ pub fn encode_request(request: &Request) -> Vec<u8> {
                     origin: entry.origin.clone(),
                     size: entry.head.map_or(0, |h| h.size),
                     root_hash: entry.head.map(|h| h.root.to_vec()).unwrap_or_default(),
+                    cosignatures: u32::try_from(entry.cosignatures).unwrap_or(u32::MAX),
                 })
                 .collect(),
             domains: summary
@@ -499,10 +503,12 @@ mod tests {
                                 size: 7,
                                 root: [3; 32],
                             }),
+                            cosignatures: 2,
                         },
                         SummaryEntry {
                             origin: "log.org-c.example".into(),
                             head: None,
+                            cosignatures: 0,
                         },
                     ],
                 },
@@ -584,6 +590,7 @@ mod tests {
                     origin: "log.a".into(),
                     size: 1,
                     root_hash: vec![0; 31],
+                    cosignatures: 0,
                 }],
                 domains: vec![],
             })),
