@@ -301,6 +301,26 @@ impl Evidence {
 /// node's disk.
 pub const MAX_EVIDENCE_PER_LOG: usize = 8;
 
+/// The most evidence ids one anti-entropy summary lists.
+pub const MAX_EVIDENCE_IDS: usize = 4096;
+/// The most evidence documents one anti-entropy answer carries; the rest follows in later
+/// rounds.
+pub const MAX_EVIDENCE_PER_ANSWER: usize = 16;
+
+/// Anti-entropy for evidence: of the documents `held`, the ids of those a peer whose
+/// summary lists `theirs` lacks, at most [`MAX_EVIDENCE_PER_ANSWER`] (lowest ids first;
+/// the peer lists what it got next time and receives the next ones). Evidence is never
+/// subject to following: every node is sent every conviction.
+pub fn lacking(
+    held: &std::collections::BTreeSet<[u8; 32]>,
+    theirs: &std::collections::BTreeSet<[u8; 32]>,
+) -> Vec<[u8; 32]> {
+    held.difference(theirs)
+        .take(MAX_EVIDENCE_PER_ANSWER)
+        .copied()
+        .collect()
+}
+
 /// What a node makes of evidence a peer sent, knowing the key its accepted domain record
 /// gives the log (`None`: a log it does not know). One rule for the node and the
 /// simulator alike.

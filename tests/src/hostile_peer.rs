@@ -120,6 +120,7 @@ impl HostilePeer {
             summary_answer: Response::Summary {
                 checkpoints: Vec::new(),
                 domain_records: Vec::new(),
+                evidence: Vec::new(),
             },
             dials: Vec::new(),
             requests: HashMap::new(),

@@ -16,7 +16,8 @@
 //! - every node holds each domain's log cosigned by the witnesses of both other domains,
 //!   and serves the checkpoint with those cosignatures as note lines;
 //! - when a log shows a second history to one node, every node ends up holding verified
-//!   evidence and reports that log, and only it, equivocating.
+//!   evidence and reports that log, and only it, equivocating; so does a node that joins
+//!   afterwards.
 
 // Test code: a failed step fails the test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -272,7 +273,7 @@ fn equivocating(status: &serde_json::Value, origin: &str) -> bool {
 #[test]
 fn a_log_showing_a_second_history_to_one_node_is_convicted_by_every_node() {
     use provmesh_protocol::checkpoint::Checkpoint;
-    use provmesh_protocol::mesh::wire::{self, Gossip};
+    use provmesh_protocol::mesh::wire::{self, Gossip, Request, Response, Summary};
     use provmesh_protocol::note::Ed25519Signer;
     use provmesh_tests::hostile_peer::HostilePeer;
 
@@ -313,6 +314,68 @@ fn a_log_showing_a_second_history_to_one_node_is_convicted_by_every_node() {
     );
     let took = wait_convicted(&nodes, root, origin);
     eprintln!("every node holds verified evidence {took:?} after the forged checkpoint");
+
+    // Anti-entropy carries evidence too, so a node that joins after the conviction was
+    // gossiped learns it: a summary listing no evidence is answered with the document,
+    // one listing its id is not.
+    let tool_id = "spiffe://org-c.example/provmesh/node/evidence-tool";
+    let svid_dir = root.join("tool-svid");
+    federation::issue_svid(
+        Path::new(BIN),
+        &nodes[2].0.config,
+        tool_id,
+        &svid_dir,
+        DEADLINE,
+    );
+    let b_node = tool.connect(&first_mesh_address(&nodes[1].1), DEADLINE);
+    tool.bind(
+        &b_node,
+        &federation::IssuedSvid::load(&svid_dir, tool_id),
+        DEADLINE,
+    );
+    let summary = |evidence_ids| {
+        Request::Summary(Summary {
+            logs: Default::default(),
+            domains: Vec::new(),
+            evidence_ids,
+        })
+    };
+    let Response::Summary { evidence, .. } = tool.request(&b_node, &summary(vec![]), DEADLINE)
+    else {
+        panic!("no summary answer");
+    };
+    assert_eq!(evidence.len(), 1);
+    let proven = provmesh_protocol::evidence::Evidence::from_json(&evidence[0])
+        .unwrap()
+        .verify()
+        .unwrap();
+    let Response::Summary { evidence, .. } =
+        tool.request(&b_node, &summary(vec![proven.id]), DEADLINE)
+    else {
+        panic!("no summary answer");
+    };
+    assert!(evidence.is_empty());
+    // And a node started now ends up convicting the log.
+    let bundles: BTreeMap<&str, std::path::PathBuf> = DOMAINS
+        .iter()
+        .map(|d| {
+            (
+                *d,
+                root.join(format!("{d}-authority-bootstrap/bundle.json")),
+            )
+        })
+        .collect();
+    let late = NodeFiles::new(root, "org-b.example-late");
+    federation::write_config(
+        &late,
+        "org-b.example",
+        Some((&root.join("org-b.example-authority"), &nodes[1].1.url())),
+        &[first_mesh_address(&nodes[0].1)],
+        &bundles,
+    );
+    let late = vec![(late.clone(), start(&late))];
+    let took = wait_convicted(&late, root, origin);
+    eprintln!("a node joining later holds the evidence {took:?} after it started");
     // The evidence, taken from a node that did not find it, convinces an outsider
     // holding org-a's log key; one changed byte does not.
     let b_grpc = nodes[1].1.ready()["grpc"].as_str().unwrap().to_owned();

@@ -414,6 +414,7 @@ fn a_replayed_older_record_is_rejected() {
     hostile.answer_summaries_with(Response::Summary {
         checkpoints: Vec::new(),
         domain_records: vec![old.to_json()],
+        evidence: Vec::new(),
     });
     // Claiming a newer checkpoint of org-a's log makes the victim pull from the hostile
     // peer at once (push-pull) instead of at a random anti-entropy round.
@@ -429,6 +430,7 @@ fn a_replayed_older_record_is_rejected() {
             }],
         },
         domains: vec![(TrustDomain::parse(A).unwrap(), 2)],
+        evidence_ids: Vec::new(),
     });
     let answer = hostile.request(&victim, &claim, DEADLINE);
     assert!(matches!(answer, Response::Summary { .. }), "{answer:?}");

@@ -799,6 +799,22 @@ impl MeshTask {
     }
 
     /// The evidence held, read back from the store and verified again.
+    /// The evidence documents a peer whose summary listed `theirs` lacks
+    /// ([`evidence::lacking`]).
+    fn evidence_lacking(&self, theirs: &[[u8; 32]]) -> Vec<Vec<u8>> {
+        let theirs = theirs.iter().copied().collect();
+        evidence::lacking(&self.evidence_ids, &theirs)
+            .iter()
+            .filter_map(|id| match self.store.evidence_by_id(id) {
+                Ok(document) => document,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read stored evidence");
+                    None
+                }
+            })
+            .collect()
+    }
+
     fn list_evidence(&self) -> pb::ListEvidenceResponse {
         let documents = self.store.evidence().unwrap_or_else(|e| {
             tracing::error!(error = %e, "cannot read the stored evidence");
@@ -1180,9 +1196,11 @@ impl MeshTask {
             Request::Summary(summary) => {
                 let checkpoints = self.checkpoints.handle_summary(now, &peer, &summary.logs);
                 let domain_records = self.records_lacking(&summary.domains);
+                let evidence = self.evidence_lacking(&summary.evidence_ids);
                 Response::Summary {
                     checkpoints,
                     domain_records,
+                    evidence,
                 }
             }
             Request::Consistency {
@@ -1261,10 +1279,15 @@ impl MeshTask {
                 Response::Summary {
                     checkpoints,
                     domain_records,
+                    evidence,
                 },
             ) => {
                 let followed_before = self.subscribed.len();
                 self.accept_records(now, peer, domain_records);
+                // After the records: evidence is judged against the logs they list.
+                for document in evidence {
+                    self.accept_evidence_bytes(now, peer, document);
+                }
                 for note in checkpoints {
                     if let Relay::Reject(reason) =
                         self.checkpoints.handle_checkpoint(now, Some(peer), &note)
@@ -1364,6 +1387,12 @@ impl MeshTask {
                     let request = Request::Summary(Summary {
                         logs: summary,
                         domains: self.registry.summary(),
+                        evidence_ids: self
+                            .evidence_ids
+                            .iter()
+                            .take(evidence::MAX_EVIDENCE_IDS)
+                            .copied()
+                            .collect(),
                     });
                     self.send_request(peer, &request, Pending::Summary);
                 }

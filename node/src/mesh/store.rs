@@ -126,6 +126,14 @@ impl MeshStore {
         txn.commit().map_err(|e| self.err(e))
     }
 
+    /// The evidence document stored under `id`, if any.
+    pub fn evidence_by_id(&self, id: &[u8; 32]) -> Result<Option<Vec<u8>>, MeshStoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let table = txn.open_table(EVIDENCE).map_err(|e| self.err(e))?;
+        let value = table.get(id).map_err(|e| self.err(e))?;
+        Ok(value.map(|v| v.value().to_vec()))
+    }
+
     /// Every stored evidence document.
     pub fn evidence(&self) -> Result<Vec<Vec<u8>>, MeshStoreError> {
         let txn = self.db.begin_read().map_err(|e| self.err(e))?;

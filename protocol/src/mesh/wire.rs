@@ -11,6 +11,7 @@
 use prost::Message as _;
 
 use super::checkpoints::{Summary as CheckpointSummary, SummaryEntry, TreeHead};
+use crate::evidence;
 use crate::merkle::Hash;
 use crate::proto::provmesh::v1 as pb;
 use crate::spiffe::TrustDomain;
@@ -109,6 +110,8 @@ pub enum Response {
         checkpoints: Vec<Vec<u8>>,
         /// Signed domain records, oldest first per domain.
         domain_records: Vec<Vec<u8>>,
+        /// Equivocation evidence documents (JSON).
+        evidence: Vec<Vec<u8>>,
     },
     /// A consistency proof.
     Consistency {
@@ -138,6 +141,8 @@ pub struct Summary {
     pub logs: CheckpointSummary,
     /// `(trust domain, record sequence)` of each domain with an accepted record.
     pub domains: Vec<(TrustDomain, u64)>,
+    /// The ids of the equivocation evidence held.
+    pub evidence_ids: Vec<[u8; 32]>,
 }
 
 /// Why bytes are not a valid mesh message.
@@ -334,7 +339,21 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request, WireError> {
                     .map_err(|e| field("trust_domain", e.to_string()))?;
                 domains.push((td, head.record_sequence));
             }
-            Request::Summary(Summary { logs, domains })
+            bounded(
+                &summary.evidence_ids,
+                evidence::MAX_EVIDENCE_IDS,
+                "evidence_ids",
+            )?;
+            let evidence_ids = summary
+                .evidence_ids
+                .iter()
+                .map(|id| hash(id, "evidence_ids"))
+                .collect::<Result<_, _>>()?;
+            Request::Summary(Summary {
+                logs,
+                domains,
+                evidence_ids,
+            })
         }
         Body::Consistency(request) => {
             check_origin(&request.origin)?;
@@ -380,6 +399,7 @@ pub fn encode_request(request: &Request) -> Vec<u8> {
                     record_sequence: *sequence,
                 })
                 .collect(),
+            evidence_ids: summary.evidence_ids.iter().map(|id| id.to_vec()).collect(),
         }),
         Request::Consistency {
             origin,
@@ -416,9 +436,18 @@ pub fn decode_response(bytes: &[u8]) -> Result<Response, WireError> {
             for record in &answer.domain_records {
                 check_len(record, MAX_GOSSIP_MESSAGE_BYTES)?;
             }
+            bounded(
+                &answer.evidence,
+                evidence::MAX_EVIDENCE_PER_ANSWER,
+                "evidence",
+            )?;
+            for document in &answer.evidence {
+                check_len(document, evidence::MAX_EVIDENCE_BYTES)?;
+            }
             Response::Summary {
                 checkpoints: answer.checkpoints,
                 domain_records: answer.domain_records,
+                evidence: answer.evidence,
             }
         }
         Body::Consistency(proof) => {
@@ -459,9 +488,11 @@ pub fn encode_response(response: &Response) -> Vec<u8> {
         Response::Summary {
             checkpoints,
             domain_records,
+            evidence,
         } => Body::Summary(pb::SummaryAnswer {
             checkpoints: checkpoints.clone(),
             domain_records: domain_records.clone(),
+            evidence: evidence.clone(),
         }),
         Response::Consistency { proof } => Body::Consistency(pb::ConsistencyProof {
             hashes: proof.iter().map(|h| h.to_vec()).collect(),
@@ -513,6 +544,7 @@ mod tests {
                     ],
                 },
                 domains: vec![(td("org-a.example"), 2)],
+                evidence_ids: vec![[9; 32]],
             }),
             Request::Consistency {
                 origin: "log.org-a.example".into(),
@@ -535,6 +567,7 @@ mod tests {
             Response::Summary {
                 checkpoints: vec![b"log.a\n1\nAAAA\n".to_vec()],
                 domain_records: vec![b"{}".to_vec()],
+                evidence: vec![b"{}".to_vec()],
             },
             Response::Consistency {
                 proof: vec![[1; 32], [2; 32]],
@@ -593,6 +626,7 @@ mod tests {
                     cosignatures: 0,
                 }],
                 domains: vec![],
+                evidence_ids: vec![],
             })),
         }
         .encode_to_vec();
