@@ -337,6 +337,12 @@ async fn create_read_prove_and_search() {
     verify_consistency(1, 3, &hashes, &hash(&root_1), &hash(&root_3)).expect("1 → 3 is consistent");
     // ... and not with another old root.
     assert!(verify_consistency(1, 3, &hashes, &hash(&root_2), &hash(&root_3)).is_err());
+    // From a power-of-two size the RFC proof omits the older root: it comes separately.
+    assert_eq!(proof.old_subtree, root_1);
+    let proof = log.consistency(2, None).await.unwrap();
+    assert_eq!(proof.old_subtree, root_2);
+    let proof = log.consistency(3, Some(3)).await.unwrap();
+    assert!(proof.old_subtree.is_empty());
     // Between two older sizes: the root at the last size comes with it.
     let proof = log.consistency(2, Some(2)).await.unwrap();
     assert!(proof.hashes.is_empty());

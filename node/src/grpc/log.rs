@@ -193,12 +193,20 @@ impl log_service_server::LogService for LogGrpc {
         } else {
             tree_hash(last, self.log.store()).map_err(|e| read_status(ReadError::from(e)))?
         };
+        let old_subtree = if first.is_power_of_two() && first < last {
+            tree_hash(first, self.log.store())
+                .map_err(|e| read_status(ReadError::from(e)))?
+                .to_vec()
+        } else {
+            Vec::new()
+        };
         Ok(Response::new(ConsistencyProof {
             first_size: first,
             last_size: last,
             root_hash: root_hash.to_vec(),
             hashes: hashes.iter().map(|h| h.to_vec()).collect(),
             checkpoint: Some(self.checkpoint_message(&checkpoint)),
+            old_subtree,
         }))
     }
 

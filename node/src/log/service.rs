@@ -40,7 +40,7 @@ use provmesh_protocol::log::sequencer::{
 use provmesh_protocol::log::signer_cert::{CodeSigningRoots, SignerCertError};
 use provmesh_protocol::log::{AdmittedEntry, SignedCheckpointNote, log_key_id};
 use provmesh_protocol::machine::{PersistId, StateMachine, Timestamp};
-use provmesh_protocol::merkle::{Hash, TreeError, prove_consistency, prove_inclusion};
+use provmesh_protocol::merkle::{Hash, TreeError, prove_consistency, prove_inclusion, tree_hash};
 use provmesh_protocol::note::Ed25519Signer;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -839,6 +839,18 @@ impl LogHandle {
             )));
         }
         Ok(prove_consistency(first, last, &*self.shared.store)?)
+    }
+
+    /// The root hash of the first `size` leaves, for a size up to the latest checkpoint's.
+    pub fn tree_root(&self, size: u64) -> Result<Hash, ReadError> {
+        let checkpoint = self.latest_checkpoint().ok_or(ReadError::NoCheckpoint)?;
+        if size > checkpoint.size {
+            return Err(ReadError::BadRequest(format!(
+                "size {size} is beyond the log's size {}",
+                checkpoint.size
+            )));
+        }
+        Ok(tree_hash(size, &*self.shared.store)?)
     }
 }
 

@@ -883,9 +883,9 @@ impl MeshTask {
         let Some((_, key)) = self.registry.log_verifier(&origin) else {
             return;
         };
-        let proof = match kind {
-            ConflictKind::SameSize => Vec::new(),
-            ConflictKind::Inconsistent { proof } => proof,
+        let (proof, old_subtree) = match kind {
+            ConflictKind::SameSize => (Vec::new(), None),
+            ConflictKind::Inconsistent { proof, old_subtree } => (proof, old_subtree),
         };
         let evidence = Evidence {
             origin: origin.clone(),
@@ -893,7 +893,7 @@ impl MeshTask {
             older: ours,
             newer: theirs,
             proof,
-            old_subtree: None,
+            old_subtree,
         };
         match evidence.verify() {
             Ok(proven) => {
@@ -1245,10 +1245,21 @@ impl MeshTask {
         let Some(log) = self.log.as_ref().filter(|log| log.origin() == origin) else {
             return Response::Refused(format!("{origin} is not served here"));
         };
-        match log.consistency_proof(first, last) {
-            Ok(proof) => Response::Consistency { proof },
-            Err(e) => Response::Refused(e.to_string()),
-        }
+        let proof = match log.consistency_proof(first, last) {
+            Ok(proof) => proof,
+            Err(e) => return Response::Refused(e.to_string()),
+        };
+        // RFC 9162 leaves the older root out of a proof from a power-of-two size; a
+        // follower holding another root of that size needs it to prove a fork.
+        let old_subtree = if first.is_power_of_two() && first < last {
+            match log.tree_root(first) {
+                Ok(root) => Some(root),
+                Err(e) => return Response::Refused(e.to_string()),
+            }
+        } else {
+            None
+        };
+        Response::Consistency { proof, old_subtree }
     }
 
     fn on_response(&mut self, now: Timestamp, peer: PeerId, pending: Pending, bytes: &[u8]) {
@@ -1302,9 +1313,9 @@ impl MeshTask {
                     self.checkpoints.pull_from(&peer);
                 }
             }
-            (Pending::Consistency(id), Response::Consistency { proof }) => {
+            (Pending::Consistency(id), Response::Consistency { proof, old_subtree }) => {
                 self.checkpoints
-                    .handle_consistency_proof(now, &peer, id, &proof);
+                    .handle_consistency_proof(now, &peer, id, &proof, old_subtree);
             }
             (Pending::Consistency(id), _) => {
                 self.checkpoints.handle_fetch_failed(now, &peer, id);
@@ -1315,7 +1326,7 @@ impl MeshTask {
                     note,
                     witness_size,
                 },
-                Response::Consistency { proof },
+                Response::Consistency { proof, .. },
             ) => self.feed_witness(origin, note, witness_size, proof),
             (Pending::RecordChain(_), Response::RecordChain(records)) => {
                 let followed_before = self.subscribed.len();

@@ -271,6 +271,9 @@ pub enum ConflictKind {
     Inconsistent {
         /// The RFC 9162 consistency proof from `ours`'s size to `theirs`'s size.
         proof: Vec<Hash>,
+        /// When `ours`'s size is a power of two, the subtree of that size in `theirs`'s
+        /// tree, which RFC 9162 leaves out of the proof and the evidence must carry.
+        old_subtree: Option<Hash>,
     },
 }
 
@@ -889,14 +892,18 @@ impl<P: Clone + Ord + Debug> CheckpointBook<P> {
     }
 
     /// The answer `proof` (RFC 9162 consistency path, as sent) to the proof request
-    /// `request_id` made of `peer`. Answers to requests the book no longer waits for
-    /// (superseded, timed out, or from another peer) are ignored.
+    /// `request_id` made of `peer`, with `old_subtree`, the root of the older size in the
+    /// server's tree, which servers add when the older size is a power of two (the RFC
+    /// proof leaves it out; it only matters to prove a fork). Answers to requests the
+    /// book no longer waits for (superseded, timed out, or from another peer) are
+    /// ignored.
     pub fn handle_consistency_proof(
         &mut self,
         now: Timestamp,
         peer: &P,
         request_id: RequestId,
         proof: &[Hash],
+        old_subtree: Option<Hash>,
     ) {
         let Some(origin) = self.in_flight(peer, request_id) else {
             return;
@@ -930,7 +937,7 @@ impl<P: Clone + Ord + Debug> CheckpointBook<P> {
                 );
             }
             Err(error) => {
-                if proves_fork(base, candidate, proof) {
+                if proves_fork(base, candidate, proof, old_subtree) {
                     let ours = log.latest.as_ref().map(|l| l.note.clone());
                     let Some(pending) = log.pending.take() else {
                         return;
@@ -943,6 +950,7 @@ impl<P: Clone + Ord + Debug> CheckpointBook<P> {
                         theirs: pending.candidate.note,
                         kind: ConflictKind::Inconsistent {
                             proof: proof.to_vec(),
+                            old_subtree: old_subtree.filter(|_| base.size.is_power_of_two()),
                         },
                     });
                     return;
@@ -1472,14 +1480,23 @@ fn log_signed(note: &mut Note, verifier: &Verifier) -> Vec<u8> {
 ///
 /// When the older size is a power of two, RFC 9162 omits that subtree from the proof
 /// ("If first is an exact power of 2, then prepend first_hash to the consistency_path
-/// array"): the derived older root is then ours by construction and a failure proves
-/// nothing (design: "the proof must carry that subtree hash explicitly").
-fn proves_fork(base: TreeHead, candidate: &Candidate, proof: &[Hash]) -> bool {
-    if base.size == 0 || base.size.is_power_of_two() {
-        return false;
-    }
+/// array"): without the server's `old_subtree` the derived older root is ours by
+/// construction and a failure proves nothing (design: "the proof must carry that subtree
+/// hash explicitly"); with it, the path must reproduce the newer root from that subtree.
+fn proves_fork(
+    base: TreeHead,
+    candidate: &Candidate,
+    proof: &[Hash],
+    old_subtree: Option<Hash>,
+) -> bool {
+    let start = match (base.size, old_subtree) {
+        (0, _) => return false,
+        (size, Some(subtree)) if size.is_power_of_two() => subtree,
+        (size, None) if size.is_power_of_two() => return false,
+        _ => base.root,
+    };
     matches!(
-        consistency_proof_roots(base.size, candidate.size, proof, &base.root),
+        consistency_proof_roots(base.size, candidate.size, proof, &start),
         Ok((old, new)) if new == candidate.root && old != base.root
     )
 }
@@ -1925,10 +1942,10 @@ mod tests {
         );
         assert!(drain(&mut book).is_empty());
         // An answer from another peer, or to another request, changes nothing.
-        book.handle_consistency_proof(t(3), &1, id, &log.proof(5, 9));
-        book.handle_consistency_proof(t(3), &2, RequestId(id.0 + 100), &log.proof(5, 9));
+        book.handle_consistency_proof(t(3), &1, id, &log.proof(5, 9), None);
+        book.handle_consistency_proof(t(3), &2, RequestId(id.0 + 100), &log.proof(5, 9), None);
         assert_eq!(book.latest(ORIGIN).unwrap().size, 5);
-        book.handle_consistency_proof(t(3), &2, id, &log.proof(5, 9));
+        book.handle_consistency_proof(t(3), &2, id, &log.proof(5, 9), None);
         let latest = book.latest(ORIGIN).unwrap();
         assert_eq!(
             (latest.size, latest.root, latest.adopted_at),
@@ -1951,9 +1968,9 @@ mod tests {
         let (new_id, peer, first, last) = fetch_of(&drain(&mut book));
         assert_eq!((peer, first, last), (1, 5, 12));
         // The stale answer is ignored, without blame.
-        book.handle_consistency_proof(t(4), &1, old_id, &log.proof(5, 9));
+        book.handle_consistency_proof(t(4), &1, old_id, &log.proof(5, 9), None);
         assert!(drain(&mut book).is_empty());
-        book.handle_consistency_proof(t(4), &1, new_id, &log.proof(5, 12));
+        book.handle_consistency_proof(t(4), &1, new_id, &log.proof(5, 12), None);
         assert_eq!(book.latest(ORIGIN).unwrap().size, 12);
     }
 
@@ -1986,7 +2003,7 @@ mod tests {
         assert_eq!(peer, 2);
         let mut garbage = log.proof(5, 9);
         garbage[0][0] ^= 1;
-        book.handle_consistency_proof(t(3), &2, id, &garbage);
+        book.handle_consistency_proof(t(3), &2, id, &garbage, None);
         let events = drain(&mut book);
         assert!(matches!(
             &events[0],
@@ -2002,7 +2019,7 @@ mod tests {
         let (id, retry_peer, ..) = fetch_of(&events);
         assert_ne!(retry_peer, 2, "an untried server is preferred");
         assert_eq!(book.latest(ORIGIN).unwrap().size, 5);
-        book.handle_consistency_proof(t(4), &retry_peer, id, &log.proof(5, 9));
+        book.handle_consistency_proof(t(4), &retry_peer, id, &log.proof(5, 9), None);
         assert_eq!(book.latest(ORIGIN).unwrap().size, 9);
     }
 
@@ -2054,7 +2071,7 @@ mod tests {
         let (_, peer, ..) = fetch_of(&drain(&mut book));
         assert_eq!(peer, 1, "the only server left");
         // The answer of the disconnected peer is stale now.
-        book.handle_consistency_proof(t(5), &2, id, &log.proof(5, 9));
+        book.handle_consistency_proof(t(5), &2, id, &log.proof(5, 9), None);
         assert_eq!(book.latest(ORIGIN).unwrap().size, 5);
     }
 
@@ -2069,14 +2086,17 @@ mod tests {
         book.handle_checkpoint(t(2), Some(1), &theirs);
         let (id, ..) = fetch_of(&drain(&mut book));
         let proof = fork.proof(3, 6);
-        book.handle_consistency_proof(t(3), &1, id, &proof);
+        book.handle_consistency_proof(t(3), &1, id, &proof, None);
         assert_eq!(
             drain(&mut book),
             vec![CheckpointEvent::Conflict {
                 origin: ORIGIN.into(),
                 ours: log.note(3),
                 theirs,
-                kind: ConflictKind::Inconsistent { proof },
+                kind: ConflictKind::Inconsistent {
+                    proof,
+                    old_subtree: None,
+                },
             }]
         );
         assert_eq!(book.latest(ORIGIN).unwrap().size, 3);
@@ -2090,10 +2110,75 @@ mod tests {
         let mut book = adopted_at(&mut log, 4, 1);
         book.handle_checkpoint(t(2), Some(1), &fork.note(6));
         let (id, ..) = fetch_of(&drain(&mut book));
-        book.handle_consistency_proof(t(3), &1, id, &fork.proof(4, 6));
+        book.handle_consistency_proof(t(3), &1, id, &fork.proof(4, 6), None);
         assert!(matches!(
             drain(&mut book).first(),
             Some(CheckpointEvent::Misbehaved { peer: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn a_forked_proof_from_a_power_of_two_size_with_its_subtree_is_evidence() {
+        let mut log = TestLog::new(ORIGIN, 1);
+        let mut fork = TestLog::forked(ORIGIN, 1, 1);
+        let mut book = adopted_at(&mut log, 4, 1);
+        let theirs = fork.note(6);
+        book.handle_checkpoint(t(2), Some(1), &theirs);
+        let (id, ..) = fetch_of(&drain(&mut book));
+        let proof = fork.proof(4, 6);
+        book.handle_consistency_proof(t(3), &1, id, &proof, Some(fork.root(4)));
+        let events = drain(&mut book);
+        let [
+            CheckpointEvent::Conflict {
+                ours,
+                theirs: got,
+                kind:
+                    ConflictKind::Inconsistent {
+                        proof: got_proof,
+                        old_subtree,
+                    },
+                ..
+            },
+        ] = events.as_slice()
+        else {
+            panic!("{events:?}");
+        };
+        assert_eq!(
+            (got, got_proof, *old_subtree),
+            (&theirs, &proof, Some(fork.root(4)))
+        );
+        // What the node builds from it convicts the log offline.
+        let evidence = crate::evidence::Evidence {
+            origin: ORIGIN.into(),
+            log_key: log.verifier(),
+            older: ours.clone(),
+            newer: theirs,
+            proof,
+            old_subtree: *old_subtree,
+        };
+        assert!(evidence.verify().is_ok());
+    }
+
+    #[test]
+    fn an_honest_proof_verifies_whatever_subtree_comes_with_it_and_a_lie_proves_nothing() {
+        let mut log = TestLog::new(ORIGIN, 1);
+        let mut book = adopted_at(&mut log, 4, 1);
+        book.handle_checkpoint(t(2), Some(1), &log.note(6));
+        let (id, ..) = fetch_of(&drain(&mut book));
+        // The proof from 4 does not use the subtree: a wrong one changes nothing.
+        book.handle_consistency_proof(t(3), &1, id, &log.proof(4, 6), Some([9; 32]));
+        assert_eq!(book.latest(ORIGIN).unwrap().size, 6);
+
+        // A garbage proof with a made-up subtree reproduces no signed root.
+        book.handle_checkpoint(t(4), Some(1), &log.note(8));
+        drain(&mut book);
+        let mut book2 = adopted_at(&mut log, 4, 1);
+        book2.handle_checkpoint(t(4), Some(1), &log.note(8));
+        let (id, ..) = fetch_of(&drain(&mut book2));
+        book2.handle_consistency_proof(t(5), &1, id, &[[7; 32]; 2], Some([8; 32]));
+        assert!(matches!(
+            drain(&mut book2).as_slice(),
+            [CheckpointEvent::Misbehaved { peer: 1, .. }, ..]
         ));
     }
 
@@ -2116,7 +2201,7 @@ mod tests {
         book.handle_checkpoint(t(5), None, &log.note(15));
         let (id, _, first, last) = fetch_of(&drain(&mut book));
         assert_eq!((first, last), (15, 20));
-        book.handle_consistency_proof(t(6), &1, id, &log.proof(15, 20));
+        book.handle_consistency_proof(t(6), &1, id, &log.proof(15, 20), None);
         assert_eq!(book.latest(ORIGIN).unwrap().size, 20);
     }
 
@@ -2592,7 +2677,7 @@ mod tests {
                     self.send(to, from, Message::Proof { id, proof });
                 }
                 Message::Proof { id, proof } => {
-                    self.books[to].handle_consistency_proof(now, &peer, id, &proof)
+                    self.books[to].handle_consistency_proof(now, &peer, id, &proof, None)
                 }
             }
             self.flush(to);
@@ -2772,9 +2857,11 @@ mod tests {
                                 0 => {
                                     let tree = if peer <= 2 { &mut honest } else { &mut forked };
                                     let proof = tree.proof(first, last);
-                                    book.handle_consistency_proof(now, &peer, id, &proof);
+                                    // As servers do: the older subtree when the RFC omits it.
+                                    let subtree = first.is_power_of_two().then(|| tree.root(first));
+                                    book.handle_consistency_proof(now, &peer, id, &proof, subtree);
                                 }
-                                1 => book.handle_consistency_proof(now, &peer, id, &[[7; 32]; 3]),
+                                1 => book.handle_consistency_proof(now, &peer, id, &[[7; 32]; 3], Some([7; 32])),
                                 _ => book.handle_fetch_failed(now, &peer, id),
                             }
                         }
@@ -2860,9 +2947,10 @@ mod tests {
                             match mode {
                                 0 => {
                                     let proof = honest.proof(first, last);
-                                    book.handle_consistency_proof(now, &peer, id, &proof);
+                                    let subtree = first.is_power_of_two().then(|| honest.root(first));
+                                    book.handle_consistency_proof(now, &peer, id, &proof, subtree);
                                 }
-                                1 => book.handle_consistency_proof(now, &peer, id, &[[7; 32]; 3]),
+                                1 => book.handle_consistency_proof(now, &peer, id, &[[7; 32]; 3], Some([7; 32])),
                                 _ => book.handle_fetch_failed(now, &peer, id),
                             }
                         }

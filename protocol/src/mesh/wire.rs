@@ -117,6 +117,8 @@ pub enum Response {
     Consistency {
         /// The proof hashes, in RFC 9162 order.
         proof: Vec<Hash>,
+        /// When the older size is a power of two, that subtree in the responder's tree.
+        old_subtree: Option<Hash>,
     },
     /// Signed domain records, oldest first.
     RecordChain(Vec<Vec<u8>>),
@@ -450,14 +452,18 @@ pub fn decode_response(bytes: &[u8]) -> Result<Response, WireError> {
                 evidence: answer.evidence,
             }
         }
-        Body::Consistency(proof) => {
-            bounded(&proof.hashes, MAX_PROOF_HASHES, "hashes")?;
-            let proof = proof
+        Body::Consistency(proof_message) => {
+            bounded(&proof_message.hashes, MAX_PROOF_HASHES, "hashes")?;
+            let proof = proof_message
                 .hashes
                 .iter()
                 .map(|h| hash(h, "hashes"))
                 .collect::<Result<_, _>>()?;
-            Response::Consistency { proof }
+            let old_subtree = match proof_message.old_subtree.as_slice() {
+                [] => None,
+                bytes => Some(hash(bytes, "old_subtree")?),
+            };
+            Response::Consistency { proof, old_subtree }
         }
         Body::RecordChain(chain) => {
             bounded(&chain.records, MAX_ANSWER_ITEMS, "records")?;
@@ -494,8 +500,9 @@ pub fn encode_response(response: &Response) -> Vec<u8> {
             domain_records: domain_records.clone(),
             evidence: evidence.clone(),
         }),
-        Response::Consistency { proof } => Body::Consistency(pb::ConsistencyProof {
+        Response::Consistency { proof, old_subtree } => Body::Consistency(pb::ConsistencyProof {
             hashes: proof.iter().map(|h| h.to_vec()).collect(),
+            old_subtree: old_subtree.map(|h| h.to_vec()).unwrap_or_default(),
             ..Default::default()
         }),
         Response::RecordChain(records) => Body::RecordChain(pb::RecordChain {
@@ -571,6 +578,11 @@ mod tests {
             },
             Response::Consistency {
                 proof: vec![[1; 32], [2; 32]],
+                old_subtree: None,
+            },
+            Response::Consistency {
+                proof: vec![[1; 32]],
+                old_subtree: Some([3; 32]),
             },
             Response::RecordChain(vec![b"{}".to_vec()]),
             Response::Refused("not served".into()),
