@@ -11,7 +11,8 @@
 //! - every node has every domain's record and every log's latest checkpoint
 //!   (`provmesh mesh status --json` of each node);
 //! - after one domain's authority rotates its witness key and restarts, every node holds
-//!   that domain's new record sequence;
+//!   that domain's new record sequence, and the restarted authority holds the other logs
+//!   to the checkpoints it stored;
 //! - every node serves each accepted domain's bundle on its SPIFFE bundle endpoint;
 //! - every node holds each domain's log cosigned by the witnesses of both other domains,
 //!   and serves the checkpoint with those cosignatures as note lines;
@@ -161,6 +162,18 @@ fn three_domains_converge_and_follow_a_key_rotation() {
     let min: BTreeMap<&str, u64> = [("org-b.example", before + 1)].into();
     let took = wait_converged(&nodes, root, &min);
     eprintln!("every node followed org-b's rotation in {took:?}");
+    // The restarted authority held org-a's and org-c's logs to the checkpoints it had
+    // stored (those logs did not grow meanwhile): it adopted none of them afresh.
+    let restarted = nodes[1].1.output();
+    for origin in ["log.org-a.example", "log.org-c.example"] {
+        assert!(
+            !restarted
+                .lines()
+                .any(|l| l.contains("checkpoint adopted") && l.contains(origin)),
+            "{origin} trusted on first use again after the restart:\n{}",
+            tail(&restarted, 40)
+        );
+    }
 
     // Witnessing: each domain's witness cosigns the other domains' logs as its mesh
     // adopts their checkpoints, and every node collects the cosignatures.

@@ -53,6 +53,8 @@ use crate::witness::AddError;
 
 /// How often the task wakes at least: timers of the machines, the own log's checkpoint.
 const TICK: Duration = Duration::from_millis(200);
+/// How often the checkpoints adopted since the last save are stored (in one transaction).
+const CHECKPOINT_SAVE_INTERVAL: Duration = Duration::from_secs(2);
 
 /// What an outbound request was for.
 #[derive(Debug)]
@@ -112,6 +114,10 @@ pub(crate) struct MeshTask {
     evidence_per_log: BTreeMap<String, usize>,
     /// Their number, on `/metrics` (`provmesh_mesh_equivocating_logs`).
     equivocating_gauge: prometheus_client::metrics::gauge::Gauge,
+    /// Checkpoints adopted since the last save, by origin (one per log at most).
+    unsaved_checkpoints: BTreeMap<String, Vec<u8>>,
+    /// When they are saved next.
+    next_checkpoint_save: Timestamp,
 }
 
 /// Why the mesh task failed.
@@ -171,12 +177,15 @@ impl MeshTask {
             evidence_ids: std::collections::BTreeSet::new(),
             evidence_per_log: BTreeMap::new(),
             equivocating_gauge: prometheus_client::metrics::gauge::Gauge::default(),
+            unsaved_checkpoints: BTreeMap::new(),
+            next_checkpoint_save: Timestamp::EPOCH,
         };
         task.restore_evidence();
         task.reissue_node_record(clock::now())?;
         task.subscribe(wire::DOMAIN_RECORDS_TOPIC.to_owned());
         task.subscribe(wire::EVIDENCE_TOPIC.to_owned());
         task.sync_logs();
+        task.restore_checkpoints();
         task.publish_bundles();
         Ok(task)
     }
@@ -194,7 +203,10 @@ impl MeshTask {
         }
         loop {
             tokio::select! {
-                () = shutdown.triggered() => return Ok(()),
+                () = shutdown.triggered() => {
+                    self.save_checkpoints();
+                    return Ok(());
+                }
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 Some(command) = self.commands.recv() => self.on_command(command),
                 Ok(()) = svid_updates.changed() => {
@@ -222,6 +234,10 @@ impl MeshTask {
 
     fn on_tick(&mut self) -> Result<(), MeshTaskError> {
         let now = clock::now();
+        if now >= self.next_checkpoint_save {
+            self.save_checkpoints();
+            self.next_checkpoint_save = now.saturating_add(CHECKPOINT_SAVE_INTERVAL);
+        }
         if now >= self.node_record_renew_at {
             self.reissue_node_record(now)?;
             self.send_hello_to_all();
@@ -799,6 +815,39 @@ impl MeshTask {
     }
 
     /// The evidence held, read back from the store and verified again.
+    /// Restores the latest checkpoint stored of each log the node follows (see
+    /// [`MeshStore`]): a log is held to the history it showed before the restart.
+    fn restore_checkpoints(&mut self) {
+        let notes = self.store.checkpoints().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot read the stored checkpoints");
+            Vec::new()
+        });
+        let now = clock::now();
+        for note in notes {
+            if let Err(verdict) = self.checkpoints.restore(now, &note) {
+                // A log no longer followed or whose key changed: it starts afresh.
+                tracing::debug!(?verdict, "stored checkpoint not restored");
+            }
+        }
+    }
+
+    /// Stores the checkpoints adopted since the last save, in one transaction.
+    fn save_checkpoints(&mut self) {
+        if self.unsaved_checkpoints.is_empty() {
+            return;
+        }
+        let saved = self.store.put_checkpoints(
+            self.unsaved_checkpoints
+                .iter()
+                .map(|(origin, note)| (origin.as_str(), note.as_slice())),
+        );
+        match saved {
+            Ok(()) => self.unsaved_checkpoints.clear(),
+            // Kept for the next attempt; newer adoptions replace them.
+            Err(e) => tracing::error!(error = %e, "cannot store the adopted checkpoints"),
+        }
+    }
+
     /// The evidence documents a peer whose summary listed `theirs` lacks
     /// ([`evidence::lacking`]).
     fn evidence_lacking(&self, theirs: &[[u8; 32]]) -> Vec<Vec<u8>> {
@@ -1359,6 +1408,8 @@ impl MeshTask {
                     ..
                 } => {
                     tracing::debug!(%origin, size, "checkpoint adopted");
+                    self.unsaved_checkpoints
+                        .insert(origin.clone(), note.clone());
                     if self.logs.borrow().contains_key(&origin) {
                         let old_size = previous.map_or(0, |p| p.size);
                         self.feed_witness(origin, note, old_size, proof);

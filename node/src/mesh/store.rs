@@ -6,7 +6,12 @@
 //! One redb file, `<data_dir>/mesh/mesh.redb`: table `domain_records_v1` keyed by
 //! `(trust domain, record sequence)` holding the signed record's JSON as received, and
 //! table `evidence_v1` keyed by the evidence id holding verified equivocation evidence
-//! (JSON), kept forever.
+//! (JSON), kept forever, and table `checkpoints_v1` keyed by origin holding the latest
+//! checkpoint adopted of each log (the log-signed note), so that after a restart a log is
+//! held to the history it showed instead of being trusted on first use again. Checkpoints
+//! are written in groups (the mesh task saves those adopted since its last save every
+//! few seconds and when it stops): a crash loses at most the last few, and the log is
+//! then held to an older checkpoint of the same history.
 //! **Durability contract**: [`MeshStore::put_record`] returns only once the record is
 //! durable (redb's default immediate durability); the mesh task stores a record before it
 //! relays it or acts on it beyond memory, so what it told peers it accepted, it still
@@ -22,6 +27,8 @@ const DOMAIN_RECORDS: TableDefinition<'static, (&str, u64), &[u8]> =
 
 /// Verified equivocation evidence: evidence id → document JSON.
 const EVIDENCE: TableDefinition<'static, &[u8; 32], &[u8]> = TableDefinition::new("evidence_v1");
+/// The latest adopted checkpoint of each log, by origin: the log-signed note.
+const CHECKPOINTS: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("checkpoints_v1");
 
 /// The file name under `<data_dir>/mesh/`.
 pub const STORE_FILE: &str = "mesh.redb";
@@ -72,6 +79,7 @@ impl MeshStore {
         let txn = store.db.begin_write().map_err(|e| store.err(e))?;
         txn.open_table(DOMAIN_RECORDS).map_err(|e| store.err(e))?;
         txn.open_table(EVIDENCE).map_err(|e| store.err(e))?;
+        txn.open_table(CHECKPOINTS).map_err(|e| store.err(e))?;
         txn.commit().map_err(|e| store.err(e))?;
         Ok(store)
     }
@@ -124,6 +132,34 @@ impl MeshStore {
             table.insert(id, json).map_err(|e| self.err(e))?;
         }
         txn.commit().map_err(|e| self.err(e))
+    }
+
+    /// Stores the latest adopted checkpoint of each of `checkpoints` (origin, note), in
+    /// one durable transaction.
+    pub fn put_checkpoints<'a>(
+        &self,
+        checkpoints: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    ) -> Result<(), MeshStoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut table = txn.open_table(CHECKPOINTS).map_err(|e| self.err(e))?;
+            for (origin, note) in checkpoints {
+                table.insert(origin, note).map_err(|e| self.err(e))?;
+            }
+        }
+        txn.commit().map_err(|e| self.err(e))
+    }
+
+    /// Every stored checkpoint note.
+    pub fn checkpoints(&self) -> Result<Vec<Vec<u8>>, MeshStoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let table = txn.open_table(CHECKPOINTS).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for item in table.iter().map_err(|e| self.err(e))? {
+            let (_, value) = item.map_err(|e| self.err(e))?;
+            out.push(value.value().to_vec());
+        }
+        Ok(out)
     }
 
     /// The evidence document stored under `id`, if any.

@@ -849,46 +849,72 @@ impl<P: Clone + Ord + Debug> CheckpointBook<P> {
     /// (`from = None`), and returns the gossipsub verdict. See the module documentation
     /// for the rules; effects are outputs.
     pub fn handle_checkpoint(&mut self, now: Timestamp, from: Option<P>, note: &[u8]) -> Relay {
-        if note.len() > self.config.max_note_bytes {
-            return Relay::Reject(RejectReason::TooLarge {
-                size: note.len(),
-                max: self.config.max_note_bytes,
+        match self.open(now, note) {
+            Ok((origin, candidate)) => self.consider(now, origin, from, candidate),
+            Err(verdict) => verdict,
+        }
+    }
+
+    /// Restores the latest checkpoint of a followed log from the node's store after a
+    /// restart, so that the log is held to the history it showed before instead of being
+    /// trusted on first use again. The note is checked like a received one (its log
+    /// signature and cosignatures); nothing happens when the book already holds a
+    /// checkpoint of the log. No output: the checkpoint was adopted before.
+    pub fn restore(&mut self, now: Timestamp, note: &[u8]) -> Result<(), Relay> {
+        let (origin, candidate) = self.open(now, note)?;
+        if let Some(log) = self.logs.get_mut(&origin)
+            && log.latest.is_none()
+        {
+            log.latest = Some(LatestCheckpoint {
+                size: candidate.size,
+                root: candidate.root,
+                note: candidate.note,
+                cosignatures: candidate.cosignatures,
+                adopted_at: now,
             });
         }
+        Ok(())
+    }
+
+    /// Checks `note`: a checkpoint of a followed log, signed by the log's key, whose
+    /// cosignature lines of known witnesses verify. The verdict is the error.
+    fn open(&self, now: Timestamp, note: &[u8]) -> Result<(String, Candidate), Relay> {
+        if note.len() > self.config.max_note_bytes {
+            return Err(Relay::Reject(RejectReason::TooLarge {
+                size: note.len(),
+                max: self.config.max_note_bytes,
+            }));
+        }
         let Some(origin) = origin_line(note) else {
-            return Relay::Reject(RejectReason::NoOrigin);
+            return Err(Relay::Reject(RejectReason::NoOrigin));
         };
         let Some(log) = self.logs.get(origin) else {
-            return Relay::Ignore(IgnoreReason::UnknownLog);
+            return Err(Relay::Ignore(IgnoreReason::UnknownLog));
         };
         if !log.followed {
-            return Relay::Ignore(IgnoreReason::Unfollowed);
+            return Err(Relay::Ignore(IgnoreReason::Unfollowed));
         }
-        let mut signed = match checkpoint::open(note, origin, &log.verifier) {
-            Ok(signed) => signed,
-            Err(error) => {
-                return Relay::Reject(RejectReason::Open {
-                    origin: origin.to_owned(),
-                    error,
-                });
-            }
-        };
-        let cosignatures = match self.witnesses.collect(
-            &signed.note,
-            now.as_unix_seconds(),
-            self.config.cosignature_clock_skew.as_secs(),
-        ) {
-            Ok(cosignatures) => cosignatures,
-            Err(invalid) => return Relay::Reject(invalid.into()),
-        };
-        let origin = origin.to_owned();
+        let mut signed = checkpoint::open(note, origin, &log.verifier).map_err(|error| {
+            Relay::Reject(RejectReason::Open {
+                origin: origin.to_owned(),
+                error,
+            })
+        })?;
+        let cosignatures = self
+            .witnesses
+            .collect(
+                &signed.note,
+                now.as_unix_seconds(),
+                self.config.cosignature_clock_skew.as_secs(),
+            )
+            .map_err(|invalid| Relay::Reject(invalid.into()))?;
         let candidate = Candidate {
             size: signed.checkpoint.size(),
             root: *signed.checkpoint.root_hash(),
             note: log_signed(&mut signed.note, &log.verifier),
             cosignatures,
         };
-        self.consider(now, origin, from, candidate)
+        Ok((origin.to_owned(), candidate))
     }
 
     /// The answer `proof` (RFC 9162 consistency path, as sent) to the proof request
@@ -1825,6 +1851,42 @@ mod tests {
         let answer = book.handle_summary(t(4), &1, &summary(0));
         assert_eq!(answer, vec![book.latest(ORIGIN).unwrap().served_note()]);
         assert_eq!(Note::parse(&answer[0]).unwrap().signatures().len(), 2);
+    }
+
+    #[test]
+    fn a_restored_checkpoint_is_held_to_its_history() {
+        let mut log = TestLog::new(ORIGIN, 1);
+        let mut fork = TestLog::forked(ORIGIN, 1, 2);
+        let mut book = book_with(&log);
+        book.peer_connected(1).unwrap();
+        book.peer_serves(&1, [ORIGIN]);
+        assert_eq!(book.restore(t(1), &log.note(5)), Ok(()));
+        assert!(drain(&mut book).is_empty(), "restoring outputs nothing");
+        assert_eq!(book.latest(ORIGIN).unwrap().size, 5);
+        // A second restore does not replace what is held.
+        assert_eq!(book.restore(t(1), &log.note(7)), Ok(()));
+        assert_eq!(book.latest(ORIGIN).unwrap().size, 5);
+        // Not trust on first use any more: a fork of that size is a conflict, a bigger
+        // checkpoint waits for its proof.
+        assert_eq!(
+            book.handle_checkpoint(t(2), Some(1), &fork.note(5)),
+            Relay::Accept
+        );
+        assert!(matches!(
+            drain(&mut book).as_slice(),
+            [CheckpointEvent::Conflict {
+                kind: ConflictKind::SameSize,
+                ..
+            }]
+        ));
+        book.handle_checkpoint(t(3), Some(1), &log.note(9));
+        assert_eq!(fetch_of(&drain(&mut book)).2, 5);
+        // A note that is not the log's is refused.
+        let impostor = TestLog::new(ORIGIN, 2).note(5);
+        assert!(matches!(
+            book.restore(t(4), &impostor),
+            Err(Relay::Reject(RejectReason::Open { .. }))
+        ));
     }
 
     #[test]
