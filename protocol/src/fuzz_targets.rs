@@ -38,6 +38,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("witness_request", witness_request),
     ("mesh_wire", mesh_wire),
     ("evidence", evidence),
+    ("policy", policy),
 ];
 
 /// Fixed keys so that verification code runs on fuzzed notes (a fuzzer can copy the key
@@ -488,5 +489,42 @@ pub fn evidence(data: &[u8]) {
             Ok(evidence.clone())
         );
         let _ = evidence.verify();
+    }
+}
+
+/// Policy documents: what parses judges a record and an artifact without panicking, and
+/// a verdict is "allowed" exactly when it gives no reason.
+pub fn policy(data: &[u8]) {
+    use crate::policy::{Policy, RecordFacts};
+    use crate::spiffe::{SpiffeId, TrustDomain};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(policy) = Policy::from_toml(text) else {
+        return;
+    };
+    let (Ok(domain), Ok(signer)) = (
+        TrustDomain::parse("org-a.example"),
+        SpiffeId::parse("spiffe://org-a.example/ns/ci/sa/build"),
+    ) else {
+        return;
+    };
+    let witnesses = [domain.clone()].into_iter().collect();
+    let record = RecordFacts {
+        log_domain: &domain,
+        log_origin: "log.org-a.example",
+        log_equivocating: false,
+        signer: &signer,
+        builder_id: Some("https://tekton.dev/chains/v2"),
+        predicate_type: Some("https://slsa.dev/provenance/v1"),
+        integrated_time: 1_800_000_000,
+        witnessing_domains: &witnesses,
+    };
+    for now in [0, 1_800_000_000, u64::MAX] {
+        let verdict = policy.judge(&[record], now);
+        assert_eq!(verdict.allowed, verdict.reasons.is_empty());
+        for record in &verdict.records {
+            assert_eq!(record.allowed, record.reasons.is_empty());
+        }
     }
 }

@@ -11,6 +11,7 @@
 //! | --- | --- |
 //! | [`merkle`] | RFC 6962 / RFC 9162 hashing, stored-hash trees, inclusion and consistency proofs, C2SP tlog-tiles |
 //! | [`note`] | C2SP signed notes: parse, sign, verify (Ed25519, ECDSA P-256, cosignature keys) |
+//! | [`policy`] | provenance policies: the TOML format, and the verdict on an artifact's verified records |
 //! | [`checkpoint`] | C2SP tlog-checkpoint bodies |
 //! | [`cosignature`] | C2SP tlog-cosignature/v1 |
 //! | [`dsse`] | DSSE v1 envelopes and PAE |
@@ -44,6 +45,7 @@ pub mod merkle;
 pub mod mesh;
 pub mod note;
 mod pkix;
+pub mod policy;
 pub mod proto;
 pub mod sigstore;
 pub mod sigstore_bundle;
