@@ -50,6 +50,10 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
+fn attestation(index: u64) -> Vec<u8> {
+    format!("{{\"envelope of\": {index}}}").into_bytes()
+}
+
 fn body(index: u64, len: usize) -> Vec<u8> {
     let mut body = format!("{{\"entry\":{index},\"pad\":\"").into_bytes();
     body.resize(len.saturating_sub(2).max(body.len()), b'x');
@@ -107,6 +111,8 @@ impl Writer {
             entry: AdmittedEntry {
                 leaf_hash: leaf_hash(&body),
                 search_keys: vec![sha256(&body), SHARED_KEY],
+                // Every third entry stands for a `dsse` entry with its envelope kept.
+                attestation: index.is_multiple_of(3).then(|| attestation(index)),
                 body,
             },
         }
@@ -234,6 +240,10 @@ fn commits_survive_a_reopen_and_read_back() {
             body: body(index, writer.body_len),
         };
         assert_eq!(store.entry(index).unwrap().as_ref(), Some(&expected));
+        assert_eq!(
+            store.attestation(index).unwrap(),
+            index.is_multiple_of(3).then(|| attestation(index))
+        );
         assert_eq!(
             store.index_of(&leaf_hash(&expected.body)).unwrap(),
             Some(index)

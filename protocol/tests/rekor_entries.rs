@@ -411,6 +411,7 @@ fn log_entry_view_has_the_rekor_shape() {
             body: body.clone(),
             leaf_hash: leaf,
             search_keys: vec![],
+            attestation: None,
         },
     };
     let proof = InclusionProofView::new(7, 8, &[3; 32], &[[1; 32], [2; 32]], "note\n\n— sig\n");

@@ -28,6 +28,7 @@ fn entry(body: &[u8]) -> AdmittedEntry {
         body: body.to_vec(),
         leaf_hash: leaf_hash(body),
         search_keys: Vec::new(),
+        attestation: None,
     }
 }
 

@@ -23,6 +23,7 @@
 //! | `log_leaf_index` | `&[u8; 32]` leaf hash | `u64` entry index (deduplication and lookup by UUID) |
 //! | `log_search` (multimap) | `&[u8; 32]` search key | `u64` entry index, ascending |
 //! | `log_checkpoints` | `u64` tree size | root hash (32 bytes) ‖ the signed checkpoint note, byte for byte as served |
+//! | `log_attestations_v1` | `u64` entry index | for a `dsse` entry, the proposed entry JSON as admitted (with the DSSE envelope, which the canonical body only hashes) |
 //!
 //! `log_meta` keys:
 //!
@@ -75,6 +76,9 @@ pub(crate) const LEAF_INDEX: TableDefinition<'static, &[u8; 32], u64> =
     TableDefinition::new("log_leaf_index");
 pub(crate) const SEARCH: MultimapTableDefinition<'static, &[u8; 32], u64> =
     MultimapTableDefinition::new("log_search");
+/// `dsse` entries' proposed entries (with the envelope), by entry index.
+pub(crate) const ATTESTATIONS: TableDefinition<'static, u64, &[u8]> =
+    TableDefinition::new("log_attestations_v1");
 pub(crate) const CHECKPOINTS: TableDefinition<'static, u64, &[u8]> =
     TableDefinition::new("log_checkpoints");
 
@@ -390,6 +394,10 @@ pub trait LogStore: HashReader<Error = StoreError> + Send + Sync {
 
     /// Indexes of the entries found by a search key, oldest first, at most `limit`.
     fn search(&self, key: &[u8; 32], limit: usize) -> Result<Vec<u64>, StoreError>;
+
+    /// The proposed entry (with its envelope) kept for the `dsse` entry at `index`, if
+    /// any (see `AdmittedEntry::attestation`).
+    fn attestation(&self, index: u64) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
 /// The metadata with the checkpoint verifier built from it (metadata is write-once, so
@@ -457,6 +465,8 @@ impl RedbLogStore {
                 .map_err(db_err("create log_search"))?;
             txn.open_table(CHECKPOINTS)
                 .map_err(db_err("create log_checkpoints"))?;
+            txn.open_table(ATTESTATIONS)
+                .map_err(db_err("create log_attestations_v1"))?;
             let mut meta = txn.open_table(META).map_err(db_err("create log_meta"))?;
             let version = meta
                 .get(META_FORMAT_VERSION)
@@ -898,6 +908,9 @@ impl LogStore for RedbLogStore {
             let mut search = txn
                 .open_multimap_table(SEARCH)
                 .map_err(db_err("open log_search"))?;
+            let mut attestations = txn
+                .open_table(ATTESTATIONS)
+                .map_err(db_err("open log_attestations_v1"))?;
             let mut value = Vec::new();
             for sequenced in &batch.entries {
                 let index = sequenced.index;
@@ -929,6 +942,11 @@ impl LogStore for RedbLogStore {
                     search
                         .insert(key, index)
                         .map_err(db_err("write the search index"))?;
+                }
+                if let Some(attestation) = &sequenced.entry.attestation {
+                    attestations
+                        .insert(index, attestation.as_slice())
+                        .map_err(db_err("write an attestation"))?;
                 }
             }
             for (offset, hash) in batch.stored_hashes.iter().enumerate() {
@@ -1079,6 +1097,17 @@ impl LogStore for RedbLogStore {
             .get(leaf_hash)
             .map_err(db_err("read the leaf-hash index"))?
             .map(|v| v.value()))
+    }
+
+    fn attestation(&self, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.begin_read()?;
+        let table = txn
+            .open_table(ATTESTATIONS)
+            .map_err(db_err("open log_attestations_v1"))?;
+        Ok(table
+            .get(index)
+            .map_err(db_err("read an attestation"))?
+            .map(|v| v.value().to_vec()))
     }
 
     fn search(&self, key: &[u8; 32], limit: usize) -> Result<Vec<u64>, StoreError> {

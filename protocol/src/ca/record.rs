@@ -73,5 +73,6 @@ pub fn precertificate_entry(
         leaf_hash: leaf_hash(&body),
         body,
         search_keys,
+        attestation: None,
     })
 }

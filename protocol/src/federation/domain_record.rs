@@ -1393,6 +1393,7 @@ pub fn domain_record_entry(
         leaf_hash: leaf_hash(&body),
         body,
         search_keys,
+        attestation: None,
     })
 }
 

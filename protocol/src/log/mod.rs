@@ -54,6 +54,11 @@ pub struct AdmittedEntry {
     /// artifact digest of a `hashedrekord`, the subject digests and payload digest of a
     /// `dsse` entry. Deduplicated, at most [`MAX_SEARCH_KEYS`].
     pub search_keys: Vec<[u8; 32]>,
+    /// For a `dsse` entry, the proposed entry as admitted (its JSON, with the envelope):
+    /// the canonical body keeps only the envelope's hashes, and the log keeps this beside
+    /// the entry so that the attestation can be served (Rekor v1 kept attestations too).
+    /// `None` for other kinds, whose canonical body says everything.
+    pub attestation: Option<Vec<u8>>,
 }
 
 /// The most search keys one entry may carry (a statement with more subjects is indexed by

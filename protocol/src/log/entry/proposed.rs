@@ -297,6 +297,22 @@ impl ProposedEntry {
         &self.certificate_der
     }
 
+    /// The DSSE envelope of a `dsse` entry.
+    pub fn envelope(&self) -> Option<&dsse::Envelope> {
+        match &self.content {
+            Content::Dsse { envelope, .. } => Some(envelope),
+            Content::HashedRekord { .. } => None,
+        }
+    }
+
+    /// The artifact digest and signature of a `hashedrekord` entry.
+    pub fn message_signature(&self) -> Option<([u8; 32], &[u8])> {
+        match &self.content {
+            Content::HashedRekord { digest, signature } => Some((*digest, signature)),
+            Content::Dsse { .. } => None,
+        }
+    }
+
     /// The canonical body Rekor v1 logs for this entry, byte for byte. **Not verified**:
     /// use it before admission only for lookups (deduplication, `entries` searches).
     pub fn canonical_body(&self) -> &[u8] {
@@ -387,10 +403,15 @@ impl ProposedEntry {
                 dsse_search_keys(&verified, payload_hash)
             }
         };
+        let attestation = match self.content {
+            Content::Dsse { .. } => Some(self.to_json()),
+            Content::HashedRekord { .. } => None,
+        };
         Ok(AdmittedEntry {
             body: self.body.clone(),
             leaf_hash: leaf_hash(&self.body),
             search_keys,
+            attestation,
         })
     }
 }
