@@ -12,6 +12,7 @@
 //! | [`merkle`] | RFC 6962 / RFC 9162 hashing, stored-hash trees, inclusion and consistency proofs, C2SP tlog-tiles |
 //! | [`note`] | C2SP signed notes: parse, sign, verify (Ed25519, ECDSA P-256, cosignature keys) |
 //! | [`policy`] | provenance policies: the TOML format, and the verdict on an artifact's verified records |
+//! | [`provenance`] | provenance records: a log entry opened and checked (signer, subjects, statement, builder), and its bundle |
 //! | [`checkpoint`] | C2SP tlog-checkpoint bodies |
 //! | [`cosignature`] | C2SP tlog-cosignature/v1 |
 //! | [`dsse`] | DSSE v1 envelopes and PAE |
@@ -47,6 +48,7 @@ pub mod note;
 mod pkix;
 pub mod policy;
 pub mod proto;
+pub mod provenance;
 pub mod sigstore;
 pub mod sigstore_bundle;
 pub mod sigstore_trust;

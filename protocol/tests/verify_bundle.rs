@@ -3,7 +3,8 @@
 //! Ed25519 SET and checkpoint) and `sigstore_bundle` — are accepted with the identity,
 //! issuer, time and index they prove; each tampering is refused with its own error. A
 //! real Rekor v1 bundle (ECDSA P-256 log key, Fulcio chain) from sigstore-python's test
-//! assets is accepted against the staging TrustedRoot.
+//! assets is accepted against the staging TrustedRoot. Provenance records
+//! (`provmesh_protocol::provenance`) open from the same entries, and their bundles verify.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -17,9 +18,11 @@ use provmesh_protocol::checkpoint::Checkpoint;
 use provmesh_protocol::dsse;
 use provmesh_protocol::intoto::{self, ResourceDescriptor, Statement};
 use provmesh_protocol::log::entry::{API_VERSION, EntryKind, ProposedEntry, set_payload};
+use provmesh_protocol::log::signer_cert::CodeSigningRoots;
 use provmesh_protocol::log::signer_cert::SignerCertError;
 use provmesh_protocol::merkle::{MemoryHashStore, leaf_hash, prove_inclusion};
 use provmesh_protocol::note::{Ed25519Signer, KeyName};
+use provmesh_protocol::provenance::{Record, RecordError, SLSA_PROVENANCE_V1};
 use provmesh_protocol::sigstore::{DEFAULT_MAX_TRUSTED_ROOT_LEN, TrustedRoot, parse_trusted_root};
 use provmesh_protocol::sigstore_bundle::{
     InclusionProofParts, TlogEntryParts, dsse_bundle, message_signature_bundle, to_json,
@@ -210,31 +213,36 @@ fn trust_root(log: &Log, ca: &Ca) -> TrustedRoot {
     .unwrap()
 }
 
-fn blob_bundle(log: &mut Log, workload: &Workload, artifact: &[u8]) -> Vec<u8> {
+/// The `hashedrekord` entry of `workload`'s signature over `artifact`.
+fn blob_entry(workload: &Workload, artifact: &[u8]) -> ProposedEntry {
     let digest: [u8; 32] = Sha256::digest(artifact).into();
-    let signature = workload.sign(artifact);
-    let body = ProposedEntry::hashedrekord(digest, signature.clone(), workload.cert.clone())
-        .unwrap()
-        .canonical_body()
-        .to_vec();
-    let tlog = log.log(body, EntryKind::HashedRekord);
-    to_json(&message_signature_bundle(&workload.cert, digest, &signature, &tlog).unwrap()).unwrap()
+    ProposedEntry::hashedrekord(digest, workload.sign(artifact), workload.cert.clone()).unwrap()
 }
 
-fn attestation_bundle(log: &mut Log, workload: &Workload, artifact: &[u8]) -> Vec<u8> {
+fn blob_bundle(log: &mut Log, workload: &Workload, artifact: &[u8]) -> Vec<u8> {
+    let entry = blob_entry(workload, artifact);
+    let (digest, signature) = entry.message_signature().unwrap();
+    let tlog = log.log(entry.canonical_body().to_vec(), EntryKind::HashedRekord);
+    to_json(&message_signature_bundle(&workload.cert, digest, signature, &tlog).unwrap()).unwrap()
+}
+
+/// The `dsse` entry of a statement of `predicate_type` about `artifact`, signed by
+/// `workload`.
+fn attestation_entry(
+    workload: &Workload,
+    artifact: &[u8],
+    predicate_type: &str,
+    predicate: serde_json::Map<String, Value>,
+) -> ProposedEntry {
     let subject = ResourceDescriptor::with_digest(
         "artifact",
         [("sha256".to_owned(), hex::encode(Sha256::digest(artifact)))]
             .into_iter()
             .collect(),
     );
-    let statement = Statement::new(
-        vec![subject],
-        "https://provmesh.example/test/v1",
-        Some(serde_json::Map::new()),
-    )
-    .to_json()
-    .unwrap();
+    let statement = Statement::new(vec![subject], predicate_type, Some(predicate))
+        .to_json()
+        .unwrap();
     let signature = workload.sign(&dsse::pae(intoto::PAYLOAD_TYPE, &statement));
     let envelope = dsse::Envelope::from_parts(
         intoto::PAYLOAD_TYPE,
@@ -243,12 +251,18 @@ fn attestation_bundle(log: &mut Log, workload: &Workload, artifact: &[u8]) -> Ve
     )
     .unwrap();
     let envelope_json = String::from_utf8(envelope.to_json()).unwrap();
-    let body = ProposedEntry::dsse(envelope_json, workload.cert.clone())
-        .unwrap()
-        .canonical_body()
-        .to_vec();
-    let tlog = log.log(body, EntryKind::Dsse);
-    to_json(&dsse_bundle(&workload.cert, &envelope, &tlog).unwrap()).unwrap()
+    ProposedEntry::dsse(envelope_json, workload.cert.clone()).unwrap()
+}
+
+fn attestation_bundle(log: &mut Log, workload: &Workload, artifact: &[u8]) -> Vec<u8> {
+    let entry = attestation_entry(
+        workload,
+        artifact,
+        "https://provmesh.example/test/v1",
+        serde_json::Map::new(),
+    );
+    let tlog = log.log(entry.canonical_body().to_vec(), EntryKind::Dsse);
+    to_json(&dsse_bundle(&workload.cert, entry.envelope().unwrap(), &tlog).unwrap()).unwrap()
 }
 
 fn policy() -> IdentityPolicy {
@@ -678,4 +692,113 @@ fn real_rekor_v1_bundle_verifies() {
     let (pg, _) = parse_trusted_root(&pg, DEFAULT_MAX_TRUSTED_ROOT_LEN).unwrap();
     let err = verify_bundle(&bundle, Artifact::Digest(digest), &policy, &pg).unwrap_err();
     assert!(matches!(err, VerifyError::UnknownLog(_)), "{err}");
+}
+
+// ---- Provenance records (`provmesh_protocol::provenance`) ------------------------------
+
+fn roots(ca: &Ca) -> CodeSigningRoots {
+    CodeSigningRoots::from_der(&[&ca.root_der]).unwrap()
+}
+
+fn slsa_predicate(builder: &str) -> serde_json::Map<String, Value> {
+    serde_json::json!({
+        "buildDefinition": {
+            "buildType": "https://tekton.dev/chains/v2/slsa",
+            "externalParameters": {"repository": "https://git.org-a.example/app"},
+        },
+        "runDetails": {"builder": {"id": builder}},
+    })
+    .as_object()
+    .unwrap()
+    .clone()
+}
+
+#[test]
+fn records_open_with_signer_subjects_statement_and_builder() {
+    let ca = Ca::new("org-a.example");
+    let workload = ca.workload(IDENTITY, ISSUER);
+    let digest: [u8; 32] = Sha256::digest(ARTIFACT).into();
+
+    // A signature: the artifact digest is its only subject.
+    let blob = blob_entry(&workload, ARTIFACT);
+    let record = Record::open(blob.canonical_body(), None, T, &roots(&ca)).unwrap();
+    assert_eq!(record.signer.to_string(), IDENTITY);
+    assert_eq!(record.kind(), EntryKind::HashedRekord);
+    assert!(record.covers_sha256(&digest));
+    assert_eq!((record.predicate_type(), &record.builder_id), (None, &None));
+
+    // A SLSA provenance attestation: subjects, predicate type and builder id.
+    let builder = "https://tekton.dev/chains/v2";
+    let entry = attestation_entry(
+        &workload,
+        ARTIFACT,
+        SLSA_PROVENANCE_V1,
+        slsa_predicate(builder),
+    );
+    let record = Record::open(
+        entry.canonical_body(),
+        Some(&entry.to_json()),
+        T,
+        &roots(&ca),
+    )
+    .unwrap();
+    assert_eq!(record.kind(), EntryKind::Dsse);
+    assert!(record.covers_sha256(&digest));
+    assert!(!record.covers_sha256(&[0; 32]));
+    assert_eq!(record.subjects[0].name.as_deref(), Some("artifact"));
+    assert_eq!(record.predicate_type(), Some(SLSA_PROVENANCE_V1));
+    assert_eq!(record.builder_id.as_deref(), Some(builder));
+
+    // Its bundle, built with a log entry, verifies like any other.
+    let mut log = Log::new();
+    let tlog = log.log(entry.canonical_body().to_vec(), EntryKind::Dsse);
+    let bundle = to_json(&record.bundle(&tlog).unwrap()).unwrap();
+    let verified = verify(&bundle, &trust_root(&log, &ca)).unwrap();
+    assert_eq!(verified.log_index, tlog.log_index);
+}
+
+#[test]
+fn records_that_do_not_hold_are_refused() {
+    let ca = Ca::new("org-a.example");
+    let workload = ca.workload(IDENTITY, ISSUER);
+    let entry = attestation_entry(&workload, ARTIFACT, "x:y", serde_json::Map::new());
+    let body = entry.canonical_body();
+    // A dsse entry needs its kept envelope.
+    assert!(matches!(
+        Record::open(body, None, T, &roots(&ca)),
+        Err(RecordError::NoAttestation)
+    ));
+    // The envelope of another entry.
+    let other = attestation_entry(&workload, b"other", "x:y", serde_json::Map::new());
+    assert!(matches!(
+        Record::open(body, Some(&other.to_json()), T, &roots(&ca)),
+        Err(RecordError::Mismatch)
+    ));
+    // Another domain's roots, and a time outside the certificate.
+    let other_ca = Ca::new("org-b.example");
+    assert!(matches!(
+        Record::open(body, Some(&entry.to_json()), T, &roots(&other_ca)),
+        Err(RecordError::Certificate(_))
+    ));
+    assert!(matches!(
+        Record::open(body, Some(&entry.to_json()), T + 3600, &roots(&ca)),
+        Err(RecordError::Certificate(_))
+    ));
+    // A signature by another key over the same statement.
+    let impostor = ca.workload(IDENTITY, ISSUER);
+    let forged = ProposedEntry::hashedrekord(
+        Sha256::digest(ARTIFACT).into(),
+        impostor.sign(ARTIFACT),
+        workload.cert.clone(),
+    )
+    .unwrap();
+    assert!(matches!(
+        Record::open(forged.canonical_body(), None, T, &roots(&ca)),
+        Err(RecordError::Signature(_))
+    ));
+    // Garbage.
+    assert!(matches!(
+        Record::open(b"{}", None, T, &roots(&ca)),
+        Err(RecordError::Entry(_))
+    ));
 }

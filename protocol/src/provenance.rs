@@ -1,0 +1,199 @@
+//! Provenance records: what one log entry says about which artifacts, who signed it and
+//! how it was built — opened from the entry and checked.
+//!
+//! A log entry is a `hashedrekord` (a signature over an artifact digest) or a `dsse`
+//! entry (a signed in-toto statement). Its canonical body names the signer's certificate
+//! and, for `dsse`, only hashes the envelope; the log keeps the proposed entry with the
+//! envelope beside it ([`crate::log::AdmittedEntry::attestation`]). [`Record::open`]
+//! reads both and checks everything a consumer relies on:
+//!
+//! 1. the proposed entry rebuilds exactly the logged canonical body (so the envelope is
+//!    the one the log hashed);
+//! 2. the signer's certificate chains to the domain's code-signing roots and was valid
+//!    at the integrated time, and names a SPIFFE ID;
+//! 3. the signature verifies (the same check as the log's admission: the artifact
+//!    signature, or the envelope's signature over PAE);
+//! 4. the statement of a `dsse` entry is an in-toto statement.
+//!
+//! Inclusion in the log is proven separately (the Merkle proof and checkpoint travel
+//! with the record); the policy ([`crate::policy`]) judges what is read here.
+
+use crate::intoto::{self, Statement};
+use crate::log::entry::{AdmitError, EntryKind, ProposedEntry, ProposedEntryError};
+use crate::log::signer_cert::{CodeSigningRoots, SignerCertError};
+use crate::sigstore_bundle::{self, BundleBuildError, TlogEntryParts};
+use crate::slsa::Provenance;
+use crate::spiffe::SpiffeId;
+
+/// The SLSA provenance v1 predicate type.
+pub const SLSA_PROVENANCE_V1: &str = "https://slsa.dev/provenance/v1";
+
+/// One artifact a record speaks of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    /// Its name, if the statement gives one.
+    pub name: Option<String>,
+    /// Its digests as `(algorithm, lowercase hex)`, e.g. `("sha256", "ab12…")`.
+    pub digests: Vec<(String, String)>,
+}
+
+/// A log entry opened and checked (see the module documentation).
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// The entry as proposed (its canonical body is the logged one).
+    pub entry: ProposedEntry,
+    /// The signer's SPIFFE ID, from its certificate.
+    pub signer: SpiffeId,
+    /// The artifacts it speaks of: the digest of a `hashedrekord`, the subjects of a
+    /// statement.
+    pub subjects: Vec<Subject>,
+    /// The in-toto statement of a `dsse` entry.
+    pub statement: Option<Statement>,
+    /// The SLSA provenance's `runDetails.builder.id`, if the statement is SLSA v1.
+    pub builder_id: Option<String>,
+}
+
+/// Why an entry is not a usable record.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// A `dsse` entry without its kept envelope (logged before the log kept them).
+    #[error("the log kept no envelope for this dsse entry")]
+    NoAttestation,
+    /// The entry or the kept proposed entry does not parse.
+    #[error("the entry does not parse: {0}")]
+    Entry(#[from] ProposedEntryError),
+    /// The kept proposed entry is not the logged one.
+    #[error("the kept attestation does not rebuild the logged entry")]
+    Mismatch,
+    /// The signer's certificate does not chain to the domain's roots at the integrated
+    /// time.
+    #[error("the signing certificate is not valid for the domain: {0}")]
+    Certificate(#[from] SignerCertError),
+    /// The certificate names no SPIFFE ID.
+    #[error("the signing certificate's identity {0:?} is not a SPIFFE ID")]
+    NotSpiffe(String),
+    /// The signature does not verify.
+    #[error("the signature does not verify: {0}")]
+    Signature(#[from] AdmitError),
+    /// The envelope's payload is not an in-toto statement.
+    #[error("the envelope does not hold an in-toto statement: {0}")]
+    Statement(#[from] intoto::EnvelopeStatementError),
+}
+
+impl Record {
+    /// Opens the entry whose canonical body is `body`, integrated at `integrated_time`,
+    /// with the proposed entry the log kept for it (`attestation`, for `dsse`), checking
+    /// it against the code-signing `roots` of the log's domain.
+    pub fn open(
+        body: &[u8],
+        attestation: Option<&[u8]>,
+        integrated_time: i64,
+        roots: &CodeSigningRoots,
+    ) -> Result<Record, RecordError> {
+        // A hashedrekord's canonical body is its proposed form; a dsse entry needs the
+        // envelope the log kept.
+        let entry = match attestation {
+            Some(proposed) => ProposedEntry::from_json(proposed)?,
+            None => ProposedEntry::from_json(body).map_err(|e| match e {
+                ProposedEntryError::InvalidField { .. } if body_is_dsse(body) => {
+                    RecordError::NoAttestation
+                }
+                other => RecordError::Entry(other),
+            })?,
+        };
+        if entry.canonical_body() != body {
+            return Err(RecordError::Mismatch);
+        }
+        let certified = roots.check(entry.signer_certificate_der(), integrated_time)?;
+        let signer = SpiffeId::parse(&certified.identity)
+            .map_err(|_| RecordError::NotSpiffe(certified.identity.clone()))?;
+        entry.admit(&certified)?;
+        let (subjects, statement) = match entry.message_signature() {
+            Some((digest, _)) => (
+                vec![Subject {
+                    name: None,
+                    digests: vec![("sha256".to_owned(), hex::encode(digest))],
+                }],
+                None,
+            ),
+            None => {
+                let envelope = entry.envelope().ok_or(RecordError::NoAttestation)?;
+                // The envelope's signature verified in `admit` above.
+                let statement = Statement::from_envelope_unverified(envelope)?;
+                let subjects = statement
+                    .subject
+                    .iter()
+                    .map(|s| Subject {
+                        name: s.name().filter(|n| !n.is_empty()).map(str::to_owned),
+                        digests: s
+                            .digest()
+                            .map(|set| set.iter().map(|(a, v)| (a.clone(), v.clone())).collect())
+                            .unwrap_or_default(),
+                    })
+                    .collect();
+                (subjects, Some(statement))
+            }
+        };
+        let builder_id = statement
+            .as_ref()
+            .filter(|s| s.predicate_type == SLSA_PROVENANCE_V1)
+            .and_then(|s| Provenance::from_statement(s).ok())
+            .map(|p| p.builder_id().to_owned());
+        Ok(Record {
+            entry,
+            signer,
+            subjects,
+            statement,
+            builder_id,
+        })
+    }
+
+    /// The entry's kind.
+    pub fn kind(&self) -> EntryKind {
+        self.entry.kind()
+    }
+
+    /// The statement's predicate type, for an attestation.
+    pub fn predicate_type(&self) -> Option<&str> {
+        self.statement.as_ref().map(|s| s.predicate_type.as_str())
+    }
+
+    /// Whether the record speaks of the artifact with this SHA-256 digest.
+    pub fn covers_sha256(&self, digest: &[u8; 32]) -> bool {
+        let hex = hex::encode(digest);
+        self.subjects
+            .iter()
+            .flat_map(|s| &s.digests)
+            .any(|(algorithm, value)| algorithm == "sha256" && *value == hex)
+    }
+
+    /// The Sigstore bundle (v0.3) of the record, with the log entry `tlog` (its inclusion
+    /// proof and checkpoint).
+    pub fn bundle(
+        &self,
+        tlog: &TlogEntryParts,
+    ) -> Result<sigstore_protobuf_specs::dev::sigstore::bundle::v1::Bundle, BundleBuildError> {
+        let cert = self.entry.signer_certificate_der();
+        match (self.entry.message_signature(), self.entry.envelope()) {
+            (Some((digest, signature)), _) => {
+                sigstore_bundle::message_signature_bundle(cert, digest, signature, tlog)
+            }
+            (None, Some(envelope)) => sigstore_bundle::dsse_bundle(cert, envelope, tlog),
+            (None, None) => Err(BundleBuildError::Empty("record content")),
+        }
+    }
+}
+
+/// Whether a canonical body is of kind `dsse` (for a clearer error when its envelope is
+/// missing).
+fn body_is_dsse(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("kind")?
+                .as_str()
+                .map(|k| k == EntryKind::Dsse.as_str())
+        })
+        .unwrap_or(false)
+}
