@@ -12,7 +12,11 @@ use std::path::PathBuf;
 /// crate.
 const PROTO_ROOT: &str = "../protocol/proto";
 /// The files that declare services, relative to [`PROTO_ROOT`].
-const PROTOS: &[&str] = &["provmesh/v1/log.proto", "provmesh/v1/mesh.proto"];
+const PROTOS: &[&str] = &[
+    "provmesh/v1/log.proto",
+    "provmesh/v1/mesh.proto",
+    "provmesh/v1/provenance.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(PROTO_ROOT);

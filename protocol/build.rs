@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use prost::Message as _;
 
 /// The `.proto` files of the crate, relative to [`PROTO_ROOT`].
-const PROTOS: &[&str] = &["provmesh/v1/log.proto", "provmesh/v1/mesh.proto"];
+const PROTOS: &[&str] = &[
+    "provmesh/v1/log.proto",
+    "provmesh/v1/mesh.proto",
+    "provmesh/v1/provenance.proto",
+];
 /// The include root of the `.proto` files.
 const PROTO_ROOT: &str = "proto";
 

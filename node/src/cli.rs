@@ -68,6 +68,11 @@ pub enum Command {
     /// predicate comes from --predicate-type and --predicate, or, with --slsa, is SLSA
     /// Provenance v1 built from --builder-id, --build-type and --external-parameters.
     Attest(AttestArgs),
+    /// Who vouches for an artifact: ask a node for every record of DIGEST (or of FILE's
+    /// SHA-256) — signatures and attestations, each with its Sigstore bundle — and the
+    /// verdict under a policy. Exit status 0 when the verdict is "allowed", 1 when
+    /// "denied", 2 when the lookup failed.
+    Lookup(LookupArgs),
     /// The domain's trust for verifiers (Sigstore trusted_root.json / ClientTrustConfig).
     #[command(subcommand)]
     TrustRoot(TrustRootCommand),
@@ -83,6 +88,37 @@ pub enum Command {
     Evidence(EvidenceCommand),
     /// Print the version.
     Version,
+}
+
+/// Arguments of `provmesh lookup`.
+#[derive(Debug, Args)]
+#[non_exhaustive]
+pub struct LookupArgs {
+    /// The artifact: `sha256:<64 hex>` (or 64 hex digits), or a file to hash.
+    #[arg(value_name = "DIGEST|FILE")]
+    pub artifact: String,
+    /// The node's gRPC address (HOST:PORT or http://HOST:PORT).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9090")]
+    pub node: String,
+    /// A policy file (TOML, docs/policy.md). Default: the empty policy, which denies only
+    /// records of logs proven to equivocate.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// How to print the answer.
+    #[arg(long, value_enum, default_value = "table")]
+    pub output: LookupOutput,
+    /// Also write each record's Sigstore bundle to DIR as <log>-<index>.sigstore.json.
+    #[arg(long, value_name = "DIR")]
+    pub bundles: Option<PathBuf>,
+}
+
+/// The output formats of `provmesh lookup`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LookupOutput {
+    /// Readable tables.
+    Table,
+    /// One JSON document, bundles and statements embedded.
+    Json,
 }
 
 /// `provmesh authority …`.
@@ -505,6 +541,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Bench(BenchCommand::Verify(args)) => cmd_bench_verify(&args),
         Command::Bench(BenchCommand::Mesh(args)) => cmd_bench_mesh(&args),
         Command::Bench(BenchCommand::Witness(args)) => cmd_bench_witness(&args),
+        Command::Lookup(args) => cmd_lookup(&args),
         Command::Mesh(MeshCommand::Status(args)) => cmd_mesh_status(&args),
         Command::Mesh(MeshCommand::Checkpoint(args)) => cmd_mesh_checkpoint(&args),
         Command::Evidence(EvidenceCommand::Verify(args)) => cmd_evidence_verify(&args),
@@ -987,6 +1024,46 @@ fn cmd_mesh_status(args: &MeshStatusArgs) -> ExitCode {
         status::to_json,
         status::render,
     )
+}
+
+fn cmd_lookup(args: &LookupArgs) -> ExitCode {
+    use crate::lookup;
+    let answer = lookup::digest_of(&args.artifact).and_then(|digest| {
+        let policy = match &args.policy {
+            Some(path) => lookup::read_policy(path)?,
+            None => String::new(),
+        };
+        ask_node(lookup::fetch(&args.node, &digest, &policy))
+    });
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(dir) = &args.bundles {
+        match lookup::write_bundles(&answer, dir) {
+            Ok(paths) => {
+                for path in paths {
+                    eprintln!("wrote {}", path.display());
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match args.output {
+        LookupOutput::Json => println!("{:#}", lookup::to_json(&answer)),
+        LookupOutput::Table => print!("{}", lookup::render(&answer)),
+    }
+    if answer.verdict.is_some_and(|v| v.allowed) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn cmd_mesh_checkpoint(args: &MeshCheckpointArgs) -> ExitCode {

@@ -33,6 +33,7 @@ pub mod grpc;
 pub mod identity;
 pub mod keyfile;
 pub mod log;
+pub mod lookup;
 pub mod mesh;
 pub mod run;
 pub mod shutdown;

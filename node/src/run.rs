@@ -301,9 +301,14 @@ pub async fn start_with(
     if let (Some(listener), Some(addr)) = (listeners.grpc, addrs.grpc)
         && (log.is_some() || mesh.is_some())
     {
-        let routes = crate::grpc::routes(log.clone(), mesh.clone(), config.http.max_request_bytes)
-            .await
-            .map_err(RunError::Grpc)?;
+        let routes = crate::grpc::routes(
+            log.clone(),
+            mesh.clone(),
+            Some(config.node.trust_domain.clone()),
+            config.http.max_request_bytes,
+        )
+        .await
+        .map_err(RunError::Grpc)?;
         tasks.spawn(
             "grpc server",
             crate::grpc::serve(listener, routes, shutdown.clone()),

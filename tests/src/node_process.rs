@@ -40,7 +40,7 @@ pub fn authority_config(trust_domain: &str, data_dir: &Path, authority_log: &str
          [http]\n\
          listen = \"127.0.0.1:0\"\n\n\
          [grpc]\n\
-         enabled = false\n\n\
+         listen = \"127.0.0.1:0\"\n\n\
          [identity]\n\
          source = \"dev\"\n\n\
          [mesh]\n\

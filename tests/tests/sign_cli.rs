@@ -7,11 +7,12 @@
 //! provmesh attest artifact --predicate-type URI --predicate predicate.json --authority URL --identity-token-file token
 //! provmesh attest artifact --slsa --builder-id … --build-type … --external-parameters … --bundle …
 //! provmesh trust-root export --authority URL --client-config --out trust.json
+//! provmesh lookup artifact --node GRPC [--policy policy.toml] [--bundles DIR]
 //! ```
 //!
 //! — then both `provmesh verify` and stock sigstore-python
 //! (`sigstore --trust-config trust.json verify identity --offline …`) must accept every
-//! bundle for the artifact, and refuse it for a tampered artifact and for another
+//! bundle for the artifact (those the build wrote and those the lookup returned), and refuse it for a tampered artifact and for another
 //! identity. The export from the authority's files (`--config`) must be the same
 //! document as the one the running authority serves. A second test signs as a workload
 //! of the `spire` identity source, its token fetched from a SPIFFE Workload API.
@@ -327,6 +328,80 @@ fn a_build_signs_and_attests_and_both_verifiers_accept_it() {
         config["signingConfig"]["rekorTlogUrls"][0]["url"],
         url.as_str()
     );
+    // Provenance lookup: the authority finds the three records of the artifact, each with
+    // a bundle that verifies offline; under a policy that allows another builder only,
+    // each is denied with its reason.
+    let grpc = authority.node.ready()["grpc"].as_str().unwrap().to_owned();
+    let looked_up = dir.path().join("looked-up");
+    let answer = provmesh_ok(&[
+        "lookup",
+        path(&artifact),
+        "--node",
+        &grpc,
+        "--output",
+        "json",
+        "--bundles",
+        path(&looked_up),
+    ]);
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["verdict"]["allowed"], true, "{answer:#}");
+    let records = answer["records"].as_array().unwrap();
+    let kinds: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["kind"].as_str().unwrap(),
+                r["predicate_type"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("hashedrekord", ""),
+            ("dsse", PREDICATE_TYPE),
+            ("dsse", "https://slsa.dev/provenance/v1"),
+        ]
+    );
+    assert!(records.iter().all(|r| r["signer"] == IDENTITY));
+    assert_eq!(records[2]["builder_id"], BUILDER_ID);
+    assert_eq!(
+        records[2]["statement"]["predicate"]["runDetails"]["builder"]["id"],
+        BUILDER_ID
+    );
+    let found_bundles: Vec<PathBuf> = std::fs::read_dir(&looked_up)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(found_bundles.len(), 3);
+    let policy = file(
+        "policy.toml",
+        format!(
+            "version = 1\n[[domain]]\ntrust_domain = \"{TRUST_DOMAIN}\"\nbuilders = [\"https://ci.org-a.example/builders/windows\"]\n"
+        )
+        .as_bytes(),
+    );
+    let denied = provmesh(&[
+        "lookup",
+        path(&artifact),
+        "--node",
+        &grpc,
+        "--policy",
+        path(&policy),
+    ]);
+    assert_eq!(denied.status.code(), Some(1), "{}", describe(&denied));
+    let text = String::from_utf8_lossy(&denied.stdout);
+    assert!(text.contains("DENIED"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "builder {BUILDER_ID} is not allowed by the policy (builder-not-allowed)"
+        )),
+        "{text}"
+    );
+    // A digest that is not one is refused before anything is looked up.
+    let bad = provmesh(&["lookup", "sha256:xyz", "--node", &grpc]);
+    assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
+
     // The verifiers work offline: the authority is gone from here on.
     authority.stop();
 
@@ -354,6 +429,10 @@ fn a_build_signs_and_attests_and_both_verifiers_accept_it() {
         &artifact,
         "Certificate's SANs do not match spiffe://org-a.example/ci/other",
     );
+    // The bundles the lookup returned verify like those the build wrote.
+    for bundle in &found_bundles {
+        accepted(sigstore, &trust, bundle, &artifact);
+    }
     for bundle in [&attestation_bundle, &slsa_bundle] {
         accepted(sigstore, &trust, bundle, &artifact);
         refused(

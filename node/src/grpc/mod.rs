@@ -11,6 +11,7 @@
 //! | --- | --- |
 //! | `provmesh.v1.LogService` | the domain transparency log ([`log`]), on the authority |
 //! | `provmesh.v1.MeshService` | the node's view of the mesh ([`mesh`]), on every node in the mesh |
+//! | `provmesh.v1.ProvenanceService` | provenance lookups ([`provenance`]), on the authority |
 //! | `grpc.health.v1.Health` | `SERVING` for the overall server (`""`) and for each service above that runs |
 //! | `grpc.reflection.v1.ServerReflection` (and `v1alpha`) | the descriptors of all the above, for `grpcurl` and similar tools |
 //!
@@ -19,6 +20,7 @@
 
 pub mod log;
 pub mod mesh;
+pub mod provenance;
 
 use tonic::server::NamedService as _;
 use tonic::service::Routes;
@@ -64,12 +66,13 @@ pub async fn log_routes(
     handle: LogHandle,
     max_message_bytes: usize,
 ) -> Result<Routes, RoutesError> {
-    routes(Some(handle), None, max_message_bytes).await
+    routes(Some(handle), None, None, max_message_bytes).await
 }
 
 /// The gRPC routes of a node: `provmesh.v1.LogService` over `log` (on the authority),
-/// `provmesh.v1.MeshService` over `mesh` (when the node is in the mesh), health checking
-/// (each running service reported `SERVING`) and server reflection.
+/// `provmesh.v1.MeshService` over `mesh` (when the node is in the mesh),
+/// `provmesh.v1.ProvenanceService` over `log` when its `trust_domain` is given, health
+/// checking (each running service reported `SERVING`) and server reflection.
 ///
 /// `max_message_bytes` bounds a request message (a proposed entry, in practice): use the
 /// HTTP API's body limit, 1 MiB by default. A longer request is refused with
@@ -77,8 +80,17 @@ pub async fn log_routes(
 pub async fn routes(
     log: Option<LogHandle>,
     mesh: Option<MeshHandle>,
+    trust_domain: Option<provmesh_protocol::spiffe::TrustDomain>,
     max_message_bytes: usize,
 ) -> Result<Routes, RoutesError> {
+    let provenance = match (&log, trust_domain) {
+        (Some(log), Some(td)) => Some(provenance::ProvenanceGrpc::new(
+            log.clone(),
+            mesh.clone(),
+            td,
+        )),
+        _ => None,
+    };
     let (health, health_service) = tonic_health::server::health_reporter();
     // gRPC health checking: the empty name is the whole server, which the reporter starts
     // as SERVING; each service is checked by its full name.
@@ -93,6 +105,11 @@ pub async fn routes(
     }
     if mesh.is_some() {
         served.push(v1::mesh_service_server::MeshServiceServer::<mesh::MeshGrpc>::NAME);
+    }
+    if provenance.is_some() {
+        served.push(
+            v1::provenance_service_server::ProvenanceServiceServer::<provenance::ProvenanceGrpc>::NAME,
+        );
     }
     let reflection = || {
         served.iter().fold(
@@ -124,6 +141,19 @@ pub async fn routes(
         health
             .set_service_status(
                 v1::mesh_service_server::MeshServiceServer::<mesh::MeshGrpc>::NAME,
+                ServingStatus::Serving,
+            )
+            .await;
+        routes = routes.add_service(server);
+    }
+    if let Some(provenance) = provenance {
+        let server = v1::provenance_service_server::ProvenanceServiceServer::new(provenance)
+            .max_decoding_message_size(max_message_bytes.saturating_add(MESSAGE_FRAMING_SLACK));
+        health
+            .set_service_status(
+                v1::provenance_service_server::ProvenanceServiceServer::<
+                    provenance::ProvenanceGrpc,
+                >::NAME,
                 ServingStatus::Serving,
             )
             .await;

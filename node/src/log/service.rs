@@ -160,6 +160,15 @@ pub struct EntryRecord {
     pub signed_entry_timestamp: [u8; 64],
 }
 
+/// An entry found for a provenance lookup.
+#[derive(Debug, Clone)]
+pub struct ProvenanceEntry {
+    /// The entry, proven.
+    pub entry: EntryRecord,
+    /// The proposed entry the log kept for it (`dsse`: with the envelope).
+    pub attestation: Option<Vec<u8>>,
+}
+
 /// What an append produced.
 #[derive(Debug, Clone)]
 pub enum Appended {
@@ -809,6 +818,49 @@ impl LogHandle {
             Some(index) => self.entry_by_index(index),
             None => Ok(None),
         }
+    }
+
+    /// The code-signing roots the log admits certificates under.
+    pub fn code_signing_roots(&self) -> &provmesh_protocol::log::signer_cert::CodeSigningRoots {
+        self.shared.admission.roots()
+    }
+
+    /// The entries found by an artifact or subject SHA-256 digest, oldest first, at most
+    /// `limit`, each with the proposed entry kept for it (`dsse`), proven against
+    /// `checkpoint` when it holds the entry (a cosigned checkpoint of this log), else
+    /// against the newest checkpoint.
+    pub fn provenance_entries(
+        &self,
+        digest: &[u8; 32],
+        limit: usize,
+        checkpoint: Option<Arc<SignedCheckpointNote>>,
+    ) -> Result<Vec<ProvenanceEntry>, ReadError> {
+        let latest = self.latest_checkpoint().ok_or(ReadError::NoCheckpoint)?;
+        let store = &*self.shared.store;
+        // Only a checkpoint of this tree: one of another root would be the log's own
+        // split view, and a proof against it cannot hold.
+        let checkpoint = match checkpoint {
+            Some(c) if c.size <= latest.size && self.tree_root(c.size)? == c.root_hash => Some(c),
+            _ => None,
+        };
+        let mut found = Vec::new();
+        for index in store.search(digest, limit)? {
+            let Some(entry) = store.entry(index)? else {
+                continue;
+            };
+            let against = match &checkpoint {
+                Some(cosigned) if index < cosigned.size && cosigned.size <= latest.size => {
+                    Arc::clone(cosigned)
+                }
+                _ => Arc::clone(&latest),
+            };
+            let attestation = store.attestation(index)?;
+            found.push(ProvenanceEntry {
+                entry: self.record_of(entry, index, against)?,
+                attestation,
+            });
+        }
+        Ok(found)
     }
 
     /// Leaf hashes of entries found by an artifact or subject SHA-256 digest, oldest

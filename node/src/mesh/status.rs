@@ -148,13 +148,19 @@ pub fn render_evidence(list: &pb::ListEvidenceResponse) -> String {
 async fn client(
     address: &str,
 ) -> Result<MeshServiceClient<tonic::transport::Channel>, StatusError> {
+    Ok(MeshServiceClient::new(channel(address).await?))
+}
+
+/// A gRPC channel to the node at `address` (`HOST:PORT` or an `http://` URL), with
+/// connect and call timeouts, for the CLI's calls.
+pub(crate) async fn channel(address: &str) -> Result<tonic::transport::Channel, StatusError> {
     let url = endpoint_url(address);
     let endpoint =
         tonic::transport::Endpoint::from_shared(url.clone()).map_err(|e| StatusError::Address {
             address: address.to_owned(),
             reason: e.to_string(),
         })?;
-    let channel = endpoint
+    endpoint
         .connect_timeout(std::time::Duration::from_secs(5))
         .timeout(std::time::Duration::from_secs(10))
         .connect()
@@ -162,8 +168,7 @@ async fn client(
         .map_err(|source| StatusError::Connect {
             address: url,
             source,
-        })?;
-    Ok(MeshServiceClient::new(channel))
+        })
 }
 
 /// The status as JSON (field names as in the `.proto` file; hashes in hex).
@@ -204,7 +209,7 @@ pub fn to_json(status: &pb::MeshStatus) -> serde_json::Value {
 }
 
 /// Renders rows as a table with left-aligned columns.
-fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {

@@ -568,7 +568,7 @@ fn hex32(text: &str) -> Option<[u8; 32]> {
 }
 
 /// SHA-256 of a file, read in blocks.
-fn sha256_file(path: &Path) -> Result<[u8; 32], SignError> {
+pub(crate) fn sha256_file(path: &Path) -> Result<[u8; 32], SignError> {
     let read_error = |source| SignError::Read {
         path: path.to_owned(),
         source,

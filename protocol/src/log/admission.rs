@@ -39,6 +39,11 @@ pub struct Admission {
 }
 
 impl Admission {
+    /// The code-signing roots entries must chain to.
+    pub fn roots(&self) -> &CodeSigningRoots {
+        &self.roots
+    }
+
     /// Admission under `roots`, remembering up to `certificate_cache` verified
     /// certificates, with `quota` per identity.
     pub fn new(roots: CodeSigningRoots, certificate_cache: usize, quota: QuotaConfig) -> Self {
