@@ -436,6 +436,27 @@ impl PreparedTrust {
         artifact: Artifact<'_>,
         policy: &IdentityPolicy,
     ) -> Result<VerifiedBundle, VerifyError> {
+        self.verify_bundle_for(bundle_json, artifact, &Signer::Exactly(policy))
+    }
+
+    /// Verifies a Sigstore bundle like [`PreparedTrust::verify_bundle`], for any signer
+    /// whose certificate names a SPIFFE ID of `trust_domain` (the identity is then read
+    /// from the result): what a provenance lookup needs, which asks who signed.
+    pub fn verify_bundle_in_domain(
+        &self,
+        bundle_json: &[u8],
+        artifact: Artifact<'_>,
+        trust_domain: &crate::spiffe::TrustDomain,
+    ) -> Result<VerifiedBundle, VerifyError> {
+        self.verify_bundle_for(bundle_json, artifact, &Signer::InDomain(trust_domain))
+    }
+
+    fn verify_bundle_for(
+        &self,
+        bundle_json: &[u8],
+        artifact: Artifact<'_>,
+        expected: &Signer<'_>,
+    ) -> Result<VerifiedBundle, VerifyError> {
         // sigstore-python `Bundle._verify`: "The bundle must have exactly one tlog entry"
         // and, for v0.3, "the signing certificate is the only one present".
         let parsed = ParsedBundle::from_json(bundle_json, DEFAULT_MAX_BUNDLE_LEN)
@@ -482,21 +503,35 @@ impl PreparedTrust {
         // certificate transparency log."
         verify_embedded_sct(leaf_der, issuer_spki, self)?;
         // "(4): verify that the signer's identity matches the policy."
-        if signer.identity != policy.identity {
-            return Err(VerifyError::IdentityMismatch {
-                expected: policy.identity.clone(),
-                found: signer.identity,
-            });
-        }
         let issuer = leaf
             .as_ref()
             .and_then(oidc_issuer)
             .ok_or(VerifyError::NoIssuer)?;
-        if issuer != policy.issuer {
-            return Err(VerifyError::IssuerMismatch {
-                expected: policy.issuer.clone(),
-                found: issuer,
-            });
+        match expected {
+            Signer::Exactly(policy) => {
+                if signer.identity != policy.identity {
+                    return Err(VerifyError::IdentityMismatch {
+                        expected: policy.identity.clone(),
+                        found: signer.identity,
+                    });
+                }
+                if issuer != policy.issuer {
+                    return Err(VerifyError::IssuerMismatch {
+                        expected: policy.issuer.clone(),
+                        found: issuer,
+                    });
+                }
+            }
+            Signer::InDomain(trust_domain) => {
+                let in_domain = crate::spiffe::SpiffeId::parse(&signer.identity)
+                    .is_ok_and(|id| id.trust_domain() == *trust_domain);
+                if !in_domain {
+                    return Err(VerifyError::IdentityMismatch {
+                        expected: format!("a SPIFFE ID of {trust_domain}"),
+                        found: signer.identity,
+                    });
+                }
+            }
         }
 
         // 3. The content: the logged body is this content's entry, the signature
@@ -527,6 +562,14 @@ impl PreparedTrust {
             log_key_id: logged.log_key_id,
         })
     }
+}
+
+/// Whom a bundle must be signed by.
+enum Signer<'a> {
+    /// Exactly this identity and issuer.
+    Exactly(&'a IdentityPolicy),
+    /// Any SPIFFE ID of this trust domain.
+    InDomain(&'a crate::spiffe::TrustDomain),
 }
 
 /// The parts of a log entry that verified.

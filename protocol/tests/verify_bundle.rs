@@ -32,7 +32,7 @@ use provmesh_protocol::sigstore_trust::{
 };
 use provmesh_protocol::spiffe::{SpiffeId, TrustDomain};
 use provmesh_protocol::verify::{
-    Artifact, IdentityPolicy, VerifiedBundle, VerifyError, verify_bundle,
+    Artifact, IdentityPolicy, PreparedTrust, VerifiedBundle, VerifyError, verify_bundle,
 };
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
@@ -341,6 +341,18 @@ fn good_blob_bundle_verifies() {
     // By digest, too.
     let digest: [u8; 32] = Sha256::digest(ARTIFACT).into();
     verify_bundle(&f.blob, Artifact::Digest(digest), &policy(), &f.root).unwrap();
+    // For any signer of the domain (a lookup asks who signed), and no other domain.
+    let prepared = PreparedTrust::new(&f.root);
+    let org_a = TrustDomain::parse("org-a.example").unwrap();
+    let in_domain = prepared
+        .verify_bundle_in_domain(&f.blob, Artifact::Digest(digest), &org_a)
+        .unwrap();
+    assert_eq!(in_domain, verified);
+    let org_b = TrustDomain::parse("org-b.example").unwrap();
+    assert!(matches!(
+        prepared.verify_bundle_in_domain(&f.blob, Artifact::Digest(digest), &org_b),
+        Err(VerifyError::IdentityMismatch { .. })
+    ));
 }
 
 #[test]
