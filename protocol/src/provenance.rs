@@ -18,12 +18,21 @@
 //! Inclusion in the log is proven separately (the Merkle proof and checkpoint travel
 //! with the record); the policy ([`crate::policy`]) judges what is read here.
 
+use std::collections::BTreeSet;
+
+use crate::federation::domain_record::{CodeSigningRoot, CtKey};
 use crate::intoto::{self, Statement};
 use crate::log::entry::{AdmitError, EntryKind, ProposedEntry, ProposedEntryError};
 use crate::log::signer_cert::{CodeSigningRoots, SignerCertError};
+use crate::mesh::cosignatures::WitnessRoster;
+use crate::note::{Note, Verifier};
+use crate::sigstore::{DEFAULT_MAX_BUNDLE_LEN, ParsedBundle, TrustedRoot};
 use crate::sigstore_bundle::{self, BundleBuildError, TlogEntryParts};
+use crate::sigstore_trust::{CaTrust, CtTrust, DomainTrust, LogTrust, trusted_root};
 use crate::slsa::Provenance;
 use crate::spiffe::SpiffeId;
+use crate::spiffe::TrustDomain;
+use crate::verify::{Artifact, PreparedTrust, VerifiedBundle, VerifyError};
 
 /// The SLSA provenance v1 predicate type.
 pub const SLSA_PROVENANCE_V1: &str = "https://slsa.dev/provenance/v1";
@@ -196,4 +205,186 @@ fn body_is_dsse(body: &[u8]) -> bool {
                 .map(|k| k == EntryKind::Dsse.as_str())
         })
         .unwrap_or(false)
+}
+
+/// What a node needs to check records of another domain's log: that domain's keys, as
+/// its accepted domain record gives them.
+#[derive(Debug, Clone)]
+pub struct DomainKeys {
+    /// The domain.
+    pub trust_domain: TrustDomain,
+    /// The log's origin.
+    pub origin: String,
+    /// The log's checkpoint key.
+    pub log_key: Verifier,
+    /// The domain's code-signing roots.
+    pub roots: Vec<CodeSigningRoot>,
+    /// The domain's SCT keys.
+    pub ct_keys: Vec<CtKey>,
+}
+
+/// A record of another domain's log, checked.
+#[derive(Debug, Clone)]
+pub struct CheckedRecord {
+    /// The record.
+    pub record: Record,
+    /// What its bundle proves.
+    pub verified: VerifiedBundle,
+    /// The domains whose witnesses cosigned the bundle's checkpoint.
+    pub witnesses: BTreeSet<TrustDomain>,
+}
+
+/// Why a record served by another node is not used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FoundRecordError {
+    /// The domain's keys do not make a trusted root.
+    #[error("the domain's keys make no trusted root: {0}")]
+    Trust(String),
+    /// The bundle does not verify under the domain's keys.
+    #[error("the bundle does not verify: {0}")]
+    Bundle(#[from] VerifyError),
+    /// The bundle verifies, but not for this domain's log.
+    #[error("the bundle is not of log {0}")]
+    OtherLog(String),
+    /// The record does not open.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+}
+
+/// The verifier-ready trust of a domain: one prepared trusted root per pair of
+/// code-signing root and SCT key (a domain rotating keys has several).
+#[derive(Debug)]
+pub struct PreparedDomain {
+    keys: DomainKeys,
+    trusts: Vec<PreparedTrust>,
+    roots: CodeSigningRoots,
+}
+
+impl PreparedDomain {
+    /// Prepares `keys` (a Sigstore trusted root per root and SCT key, as
+    /// `provmesh trust-root export` would write it).
+    pub fn new(keys: DomainKeys) -> Result<PreparedDomain, FoundRecordError> {
+        let Verifier::Ed25519(log_key) = &keys.log_key else {
+            return Err(FoundRecordError::Trust(
+                "only Ed25519 log keys are supported".to_owned(),
+            ));
+        };
+        let name = crate::note::KeyName::new(keys.origin.clone())
+            .map_err(|e| FoundRecordError::Trust(e.to_string()))?;
+        let mut trusts = Vec::new();
+        for root in &keys.roots {
+            for ct in &keys.ct_keys {
+                let valid_from = |from: u64| i64::try_from(from).unwrap_or(i64::MAX);
+                let domain = DomainTrust {
+                    log: LogTrust::new(
+                        &name,
+                        format!("https://{}", keys.origin),
+                        log_key.public_key(),
+                        0,
+                    ),
+                    ct: CtTrust {
+                        spki_der: ct.public_key_spki_der.clone(),
+                        valid_from_unix: valid_from(ct.window.valid_from),
+                    },
+                    ca: CaTrust {
+                        chain_der: vec![root.certificate_der.clone()],
+                        valid_from_unix: valid_from(root.window.valid_from),
+                        uri: format!("https://{}", keys.trust_domain),
+                    },
+                };
+                let root: TrustedRoot =
+                    trusted_root(&[domain]).map_err(|e| FoundRecordError::Trust(e.to_string()))?;
+                trusts.push(PreparedTrust::new(&root));
+            }
+        }
+        if trusts.is_empty() {
+            return Err(FoundRecordError::Trust(
+                "the domain has no code-signing root or no SCT key".to_owned(),
+            ));
+        }
+        let ders: Vec<&[u8]> = keys
+            .roots
+            .iter()
+            .map(|r| r.certificate_der.as_slice())
+            .collect();
+        let roots = CodeSigningRoots::from_der(&ders)
+            .map_err(|e| FoundRecordError::Trust(e.to_string()))?;
+        Ok(PreparedDomain {
+            keys,
+            trusts,
+            roots,
+        })
+    }
+
+    /// The domain's keys.
+    pub fn keys(&self) -> &DomainKeys {
+        &self.keys
+    }
+
+    /// Checks a record another node served for the artifact `sha256`: its bundle verifies
+    /// under this domain's keys for a signer of the domain (log entry, SET, inclusion
+    /// proof, checkpoint, certificate chain, SCT, signature, artifact), the record opens
+    /// from the logged body and the kept attestation, and the witnesses that cosigned the
+    /// bundle's checkpoint are read with `witnesses` (cosignatures no later than
+    /// `now_unix + max_skew_secs`).
+    pub fn check(
+        &self,
+        bundle_json: &[u8],
+        attestation: Option<&[u8]>,
+        sha256: [u8; 32],
+        witnesses: &WitnessRoster,
+        now_unix: u64,
+        max_skew_secs: u64,
+    ) -> Result<CheckedRecord, FoundRecordError> {
+        let mut last_error = None;
+        let mut verified = None;
+        for trust in &self.trusts {
+            match trust.verify_bundle_in_domain(
+                bundle_json,
+                Artifact::Digest(sha256),
+                &self.keys.trust_domain,
+            ) {
+                Ok(v) => {
+                    verified = Some(v);
+                    break;
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        let Some(verified) = verified else {
+            return Err(last_error.map_or_else(
+                || FoundRecordError::Trust("no trusted root".to_owned()),
+                FoundRecordError::Bundle,
+            ));
+        };
+        // Verified above; read again for the logged body and the checkpoint note.
+        let parsed = ParsedBundle::from_json(bundle_json, DEFAULT_MAX_BUNDLE_LEN)
+            .map_err(|e| FoundRecordError::Bundle(VerifyError::Parse(e)))?;
+        let entry = parsed
+            .bundle
+            .verification_material
+            .as_ref()
+            .and_then(|m| m.tlog_entries.first())
+            .ok_or_else(|| FoundRecordError::OtherLog(self.keys.origin.clone()))?;
+        let record = Record::open(
+            &entry.canonicalized_body,
+            attestation,
+            verified.integrated_time,
+            &self.roots,
+        )?;
+        let checkpoint_witnesses = entry
+            .inclusion_proof
+            .as_ref()
+            .and_then(|p| p.checkpoint.as_ref())
+            .and_then(|c| Note::parse(c.envelope.as_bytes()).ok())
+            .and_then(|note| witnesses.collect(&note, now_unix, max_skew_secs).ok())
+            .map(|found| found.domains().cloned().collect())
+            .unwrap_or_default();
+        Ok(CheckedRecord {
+            record,
+            verified,
+            witnesses: checkpoint_witnesses,
+        })
+    }
 }

@@ -814,3 +814,89 @@ fn records_that_do_not_hold_are_refused() {
         Err(RecordError::Entry(_))
     ));
 }
+
+#[test]
+fn records_served_by_another_node_are_checked_under_the_domains_keys() {
+    use provmesh_protocol::federation::domain_record::{CodeSigningRoot, CtKey, KeyWindow};
+    use provmesh_protocol::mesh::cosignatures::WitnessRoster;
+    use provmesh_protocol::provenance::{DomainKeys, FoundRecordError, PreparedDomain};
+
+    let ca = Ca::new("org-a.example");
+    let workload = ca.workload(IDENTITY, ISSUER);
+    let mut log = Log::new();
+    let keys = |ca: &Ca, log: &Log| DomainKeys {
+        trust_domain: TrustDomain::parse("org-a.example").unwrap(),
+        origin: ORIGIN.to_owned(),
+        log_key: log.signer.verifier().into(),
+        roots: vec![CodeSigningRoot {
+            certificate_der: ca.root_der.clone(),
+            window: KeyWindow::open_from(0),
+        }],
+        ct_keys: vec![CtKey {
+            public_key_spki_der: ca.ct_spki.clone(),
+            window: KeyWindow::open_from(0),
+        }],
+    };
+    let domain = PreparedDomain::new(keys(&ca, &log)).unwrap();
+    let entry = attestation_entry(
+        &workload,
+        ARTIFACT,
+        SLSA_PROVENANCE_V1,
+        slsa_predicate("b:1"),
+    );
+    let tlog = log.log(entry.canonical_body().to_vec(), EntryKind::Dsse);
+    let bundle =
+        to_json(&dsse_bundle(&workload.cert, entry.envelope().unwrap(), &tlog).unwrap()).unwrap();
+    let digest: [u8; 32] = Sha256::digest(ARTIFACT).into();
+    let roster = WitnessRoster::new();
+    let checked = domain
+        .check(
+            &bundle,
+            Some(&entry.to_json()),
+            digest,
+            &roster,
+            T as u64,
+            60,
+        )
+        .unwrap();
+    assert_eq!(checked.record.signer.to_string(), IDENTITY);
+    assert_eq!(checked.record.builder_id.as_deref(), Some("b:1"));
+    assert_eq!(checked.verified.log_index, tlog.log_index);
+    assert!(checked.witnesses.is_empty());
+    // Another artifact, another domain's keys, and an attestation of another entry fail.
+    assert!(matches!(
+        domain.check(
+            &bundle,
+            Some(&entry.to_json()),
+            [0; 32],
+            &roster,
+            T as u64,
+            60
+        ),
+        Err(FoundRecordError::Bundle(_))
+    ));
+    let other = PreparedDomain::new(keys(&Ca::new("org-a.example"), &Log::new())).unwrap();
+    assert!(matches!(
+        other.check(
+            &bundle,
+            Some(&entry.to_json()),
+            digest,
+            &roster,
+            T as u64,
+            60
+        ),
+        Err(FoundRecordError::Bundle(_))
+    ));
+    let unrelated = attestation_entry(&workload, b"x", "x:y", serde_json::Map::new());
+    assert!(matches!(
+        domain.check(
+            &bundle,
+            Some(&unrelated.to_json()),
+            digest,
+            &roster,
+            T as u64,
+            60
+        ),
+        Err(FoundRecordError::Record(RecordError::Mismatch))
+    ));
+}

@@ -96,7 +96,26 @@ pub enum Request {
         /// Records with a higher sequence are wanted.
         after_sequence: u64,
     },
+    /// The records of the artifact with this SHA-256 digest in the responder's logs.
+    Lookup {
+        /// The artifact's digest.
+        sha256: Hash,
+    },
 }
+
+/// One record of a [`Response::Lookup`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundRecord {
+    /// Its Sigstore bundle (JSON).
+    pub bundle: Vec<u8>,
+    /// The proposed entry kept for an attestation (with its envelope).
+    pub attestation: Option<Vec<u8>>,
+}
+
+/// The most records a [`Response::Lookup`] carries.
+pub const MAX_LOOKUP_RECORDS: usize = 64;
+/// The largest bundle or kept attestation in a [`Response::Lookup`].
+pub const MAX_LOOKUP_ITEM_BYTES: usize = 1024 * 1024;
 
 /// A mesh response, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +141,8 @@ pub enum Response {
     },
     /// Signed domain records, oldest first.
     RecordChain(Vec<Vec<u8>>),
+    /// The records of a looked-up artifact.
+    Lookup(Vec<FoundRecord>),
     /// Not served, and why.
     Refused(String),
 }
@@ -373,6 +394,9 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request, WireError> {
                 .map_err(|e| field("trust_domain", e.to_string()))?,
             after_sequence: request.after_sequence,
         },
+        Body::Lookup(request) => Request::Lookup {
+            sha256: hash(&request.sha256, "sha256")?,
+        },
     })
 }
 
@@ -418,6 +442,9 @@ pub fn encode_request(request: &Request) -> Vec<u8> {
         } => Body::RecordChain(pb::RecordChainRequest {
             trust_domain: trust_domain.to_string(),
             after_sequence: *after_sequence,
+        }),
+        Request::Lookup { sha256 } => Body::Lookup(pb::LookupRequest {
+            sha256: sha256.to_vec(),
         }),
     };
     pb::MeshRequest { body: Some(body) }.encode_to_vec()
@@ -472,6 +499,22 @@ pub fn decode_response(bytes: &[u8]) -> Result<Response, WireError> {
             }
             Response::RecordChain(chain.records)
         }
+        Body::Lookup(answer) => {
+            bounded(&answer.records, MAX_LOOKUP_RECORDS, "records")?;
+            let mut records = Vec::with_capacity(answer.records.len());
+            for record in answer.records {
+                check_len(&record.bundle, MAX_LOOKUP_ITEM_BYTES)?;
+                check_len(&record.attestation, MAX_LOOKUP_ITEM_BYTES)?;
+                if record.bundle.is_empty() {
+                    return Err(field("bundle", "empty"));
+                }
+                records.push(FoundRecord {
+                    bundle: record.bundle,
+                    attestation: (!record.attestation.is_empty()).then_some(record.attestation),
+                });
+            }
+            Response::Lookup(records)
+        }
         Body::Refused(refusal) => {
             let mut reason = refusal.reason;
             if reason.len() > MAX_REASON_LEN {
@@ -507,6 +550,15 @@ pub fn encode_response(response: &Response) -> Vec<u8> {
         }),
         Response::RecordChain(records) => Body::RecordChain(pb::RecordChain {
             records: records.clone(),
+        }),
+        Response::Lookup(records) => Body::Lookup(pb::LookupAnswer {
+            records: records
+                .iter()
+                .map(|r| pb::FoundRecord {
+                    bundle: r.bundle.clone(),
+                    attestation: r.attestation.clone().unwrap_or_default(),
+                })
+                .collect(),
         }),
         Response::Refused(reason) => Body::Refused(pb::Refusal {
             reason: reason.clone(),
@@ -562,6 +614,7 @@ mod tests {
                 trust_domain: td("org-b.example"),
                 after_sequence: 4,
             },
+            Request::Lookup { sha256: [5; 32] },
         ];
         for request in requests {
             assert_eq!(decode_request(&encode_request(&request)), Ok(request));
@@ -585,6 +638,16 @@ mod tests {
                 old_subtree: Some([3; 32]),
             },
             Response::RecordChain(vec![b"{}".to_vec()]),
+            Response::Lookup(vec![
+                FoundRecord {
+                    bundle: b"{}".to_vec(),
+                    attestation: None,
+                },
+                FoundRecord {
+                    bundle: b"{\"b\":1}".to_vec(),
+                    attestation: Some(b"{\"a\":1}".to_vec()),
+                },
+            ]),
             Response::Refused("not served".into()),
         ];
         for response in responses {
