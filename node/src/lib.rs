@@ -35,6 +35,7 @@ pub mod keyfile;
 pub mod log;
 pub mod lookup;
 pub mod mesh;
+pub mod provenance;
 pub mod run;
 pub mod shutdown;
 pub mod signing;

@@ -18,7 +18,9 @@
 //!   and serves the checkpoint with those cosignatures as note lines;
 //! - when a log shows a second history to one node, every node ends up holding verified
 //!   evidence and reports that log, and only it, equivocating; so does a node that joins
-//!   afterwards.
+//!   afterwards;
+//! - an artifact attested in one domain is found from another, checked, judged by policy
+//!   (witnesses, builder, equivocation), and its bundle verifies offline.
 
 // Test code: a failed step fails the test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -568,4 +570,233 @@ fn http(method: &str, address: &str, path: &str, body: &str) -> (u16, String) {
         .and_then(|code| code.parse().ok())
         .unwrap_or(0);
     (status, body.to_owned())
+}
+
+/// `provmesh lookup` through `node` (its gRPC address) of `artifact`, with the policy
+/// file `policy` if any: the exit status and the JSON answer.
+fn lookup(
+    root: &Path,
+    node: &str,
+    artifact: &Path,
+    policy: Option<&Path>,
+) -> (Option<i32>, serde_json::Value) {
+    let mut args = vec![
+        "lookup",
+        artifact.to_str().unwrap(),
+        "--node",
+        node,
+        "--output",
+        "json",
+    ];
+    if let Some(policy) = policy {
+        args.extend(["--policy", policy.to_str().unwrap()]);
+    }
+    let ran = provmesh(root, "lookup", &args);
+    let answer = serde_json::from_str(&ran.stdout)
+        .unwrap_or_else(|e| panic!("lookup printed no JSON ({e}):\n{}", ran.describe()));
+    (ran.status.code(), answer)
+}
+
+/// An artifact attested in org-a is found from a plain node of org-c: the record comes
+/// from org-a's authority over the mesh and is checked under org-a's accepted keys; it is
+/// allowed, cosigned by org-b and org-c; a policy that does not allow its builder denies
+/// it with that reason; its bundle verifies offline with `provmesh verify` and
+/// sigstore-python; and once org-a's log is proven to equivocate, it is denied for that.
+#[test]
+fn an_artifact_attested_in_one_domain_is_found_and_judged_from_another() {
+    use provmesh_protocol::checkpoint::Checkpoint;
+    use provmesh_protocol::mesh::wire::{self, Gossip};
+    use provmesh_protocol::note::Ed25519Signer;
+    use provmesh_tests::hostile_peer::HostilePeer;
+    use provmesh_tests::sigstore_python::{SigstorePython, VerifyIdentity};
+
+    const BUILDER: &str = "https://ci.org-a.example/builders/linux";
+    const SIGNER: &str = "spiffe://org-a.example/ci/build";
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let nodes = start_federation(root, 1);
+    wait_converged(&nodes, root, &BTreeMap::new());
+    let (a_files, a_process) = &nodes[0];
+    let c_node = nodes.last().unwrap().1.ready()["grpc"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A build in org-a attests SLSA provenance for its artifact.
+    let token = provmesh(
+        root,
+        "jwt",
+        &[
+            "identity",
+            "jwt",
+            "--config",
+            a_files.config.to_str().unwrap(),
+            "--spiffe-id",
+            SIGNER,
+            "--audience",
+            "sigstore",
+        ],
+    );
+    assert!(token.status.success(), "{}", token.describe());
+    let token_file = root.join("token");
+    std::fs::write(&token_file, &token.stdout).unwrap();
+    let artifact = root.join("artifact");
+    std::fs::write(&artifact, b"built in org-a\n").unwrap();
+    let attested = provmesh(
+        root,
+        "attest",
+        &[
+            "attest",
+            artifact.to_str().unwrap(),
+            "--slsa",
+            "--builder-id",
+            BUILDER,
+            "--build-type",
+            "https://provmesh.example/build/make/v1",
+            "--external-parameters",
+            r#"{"repository":"https://git.org-a.example/app"}"#,
+            "--authority",
+            &a_process.url(),
+            "--identity-token-file",
+            token_file.to_str().unwrap(),
+        ],
+    );
+    assert!(attested.status.success(), "{}", attested.describe());
+
+    // From org-c: found, checked, allowed — once both other domains cosigned a
+    // checkpoint holding it.
+    let started = Instant::now();
+    let answer = loop {
+        let (code, answer) = lookup(root, &c_node, &artifact, None);
+        let witnessed = answer["records"][0]["witnessing_domains"]
+            .as_array()
+            .is_some_and(|w| w.len() == 2);
+        if code == Some(0) && witnessed {
+            break answer;
+        }
+        assert!(
+            started.elapsed() < CONVERGENCE,
+            "not found cosigned from org-c within {CONVERGENCE:?}: {answer:#}\n{}",
+            tail(&a_process.output(), 30)
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    eprintln!(
+        "found from org-c, cosigned by two domains, {:?} after attesting",
+        started.elapsed()
+    );
+    let records = answer["records"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "{answer:#}");
+    let record = &records[0];
+    assert_eq!(record["trust_domain"], "org-a.example");
+    assert_eq!(record["signer"], SIGNER);
+    assert_eq!(record["builder_id"], BUILDER);
+    assert_eq!(
+        record["witnessing_domains"],
+        serde_json::json!(["org-b.example", "org-c.example"])
+    );
+    assert_eq!(record["verdict"]["allowed"], true);
+
+    // Policies: two witnessing domains required — allowed; another builder only — denied.
+    let policy = |name: &str, text: &str| {
+        let path = root.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let witnessed = policy(
+        "witnessed.toml",
+        "version = 1\nmin_witnessing_domains = 2\n",
+    );
+    assert_eq!(
+        lookup(root, &c_node, &artifact, Some(&witnessed)).0,
+        Some(0)
+    );
+    let other_builder = policy(
+        "builder.toml",
+        "version = 1\n[[domain]]\ntrust_domain = \"org-a.example\"\nbuilders = [\"https://ci.org-a.example/builders/windows\"]\n",
+    );
+    let (code, denied) = lookup(root, &c_node, &artifact, Some(&other_builder));
+    assert_eq!(code, Some(1), "{denied:#}");
+    assert_eq!(
+        denied["records"][0]["verdict"]["reasons"][0]["code"], "builder-not-allowed",
+        "{denied:#}"
+    );
+
+    // The bundle from org-c verifies offline under org-a's trust, with both verifiers.
+    let bundle = root.join("found.sigstore.json");
+    std::fs::write(&bundle, serde_json::to_vec(&record["bundle"]).unwrap()).unwrap();
+    let trust = root.join("org-a-trust.json");
+    let exported = provmesh(
+        root,
+        "export",
+        &[
+            "trust-root",
+            "export",
+            "--authority",
+            &a_process.url(),
+            "--client-config",
+            "--out",
+            trust.to_str().unwrap(),
+        ],
+    );
+    assert!(exported.status.success(), "{}", exported.describe());
+    let verified = provmesh(
+        root,
+        "verify",
+        &[
+            "verify",
+            artifact.to_str().unwrap(),
+            "--bundle",
+            bundle.to_str().unwrap(),
+            "--identity",
+            SIGNER,
+            "--trust-config",
+            trust.to_str().unwrap(),
+        ],
+    );
+    assert!(verified.status.success(), "{}", verified.describe());
+    match SigstorePython::find() {
+        Some(sigstore) => sigstore.assert_accepts(&VerifyIdentity {
+            trust_config: &trust,
+            bundle: &bundle,
+            identity: SIGNER,
+            issuer: "spiffe://org-a.example",
+            artifact: &artifact,
+        }),
+        None => eprintln!("sigstore-python not set up (scripts/setup-verifiers): skipped"),
+    }
+
+    // org-a's log shows a second tree to org-c's node: once convicted, denied for it.
+    let origin = "log.org-a.example";
+    let (_, c_process) = nodes.last().unwrap();
+    let held = status(c_process, root)["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["origin"] == origin)
+        .and_then(|l| l["size"].as_u64())
+        .unwrap();
+    let key_file = root.join("org-a.example-authority/data/log/log.key");
+    let log_key =
+        Ed25519Signer::from_skey(std::fs::read_to_string(key_file).unwrap().trim()).unwrap();
+    let forged = Checkpoint::new(origin.to_owned(), held, [0x5a; 32])
+        .unwrap()
+        .sign(&[&log_key])
+        .unwrap()
+        .to_bytes();
+    let tool = HostilePeer::new();
+    tool.connect(&first_mesh_address(c_process), DEADLINE);
+    tool.publish(
+        &wire::log_topic(origin),
+        wire::encode_gossip(&Gossip::Checkpoint(forged)),
+        DEADLINE,
+    );
+    wait_convicted(&nodes, root, origin);
+    let (code, denied) = lookup(root, &c_node, &artifact, None);
+    assert_eq!(code, Some(1), "{denied:#}");
+    assert_eq!(denied["records"][0]["log_equivocating"], true);
+    assert_eq!(
+        denied["records"][0]["verdict"]["reasons"][0]["code"], "equivocating-log",
+        "{denied:#}"
+    );
 }

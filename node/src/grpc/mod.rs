@@ -11,7 +11,7 @@
 //! | --- | --- |
 //! | `provmesh.v1.LogService` | the domain transparency log ([`log`]), on the authority |
 //! | `provmesh.v1.MeshService` | the node's view of the mesh ([`mesh`]), on every node in the mesh |
-//! | `provmesh.v1.ProvenanceService` | provenance lookups ([`provenance`]), on the authority |
+//! | `provmesh.v1.ProvenanceService` | provenance lookups ([`provenance`]): the own log on the authority, every other log through the mesh |
 //! | `grpc.health.v1.Health` | `SERVING` for the overall server (`""`) and for each service above that runs |
 //! | `grpc.reflection.v1.ServerReflection` (and `v1alpha`) | the descriptors of all the above, for `grpcurl` and similar tools |
 //!
@@ -71,7 +71,7 @@ pub async fn log_routes(
 
 /// The gRPC routes of a node: `provmesh.v1.LogService` over `log` (on the authority),
 /// `provmesh.v1.MeshService` over `mesh` (when the node is in the mesh),
-/// `provmesh.v1.ProvenanceService` over `log` when its `trust_domain` is given, health
+/// `provmesh.v1.ProvenanceService` over both when the node's `trust_domain` is given, health
 /// checking (each running service reported `SERVING`) and server reflection.
 ///
 /// `max_message_bytes` bounds a request message (a proposed entry, in practice): use the
@@ -83,8 +83,8 @@ pub async fn routes(
     trust_domain: Option<provmesh_protocol::spiffe::TrustDomain>,
     max_message_bytes: usize,
 ) -> Result<Routes, RoutesError> {
-    let provenance = match (&log, trust_domain) {
-        (Some(log), Some(td)) => Some(provenance::ProvenanceGrpc::new(
+    let provenance = match trust_domain {
+        Some(td) if log.is_some() || mesh.is_some() => Some(provenance::ProvenanceGrpc::new(
             log.clone(),
             mesh.clone(),
             td,

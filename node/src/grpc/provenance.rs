@@ -1,18 +1,17 @@
-//! `provmesh.v1.ProvenanceService` on the authority: the records of an artifact in the
-//! domain's own log, each opened and checked (`provmesh_protocol::provenance`), with its
-//! Sigstore bundle proven against the log's cosigned checkpoint when the mesh holds one,
-//! and the verdict of the caller's policy (`provmesh_protocol::policy`).
+//! `provmesh.v1.ProvenanceService`: the records of an artifact in every federated
+//! domain's log, with the verdict of the caller's policy (`provmesh_protocol::policy`).
 //!
-//! Records of other domains' logs are not answered here yet.
+//! The domain's own log answers locally on the authority ([`crate::provenance`]); every
+//! other log is asked over the mesh (its domain's authority answers), and each record it
+//! returns is checked under that domain's accepted keys before it is used: bundle,
+//! logged body, kept attestation, witnesses. A record that fails is left out, logged.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use provmesh_protocol::log::SignedCheckpointNote;
-use provmesh_protocol::log::entry::API_VERSION;
 use provmesh_protocol::policy::{Policy, RecordFacts};
-use provmesh_protocol::provenance::Record;
-use provmesh_protocol::sigstore_bundle::{self, InclusionProofParts, TlogEntryParts};
+use provmesh_protocol::provenance::{PreparedDomain, Record};
 use provmesh_protocol::spiffe::TrustDomain;
 use tonic::{Request, Response, Status};
 
@@ -21,24 +20,25 @@ use super::v1::{
     provenance_service_server,
 };
 use crate::log::LogHandle;
-use crate::log::service::EntryRecord;
 use crate::mesh::MeshHandle;
+use crate::provenance::{LogStanding, RemoteAnswers, local_records};
 
-/// The most records one answer carries.
-pub const MAX_RECORDS: usize = 256;
-
-/// The `provmesh.v1.ProvenanceService` implementation over the domain's log.
+/// The `provmesh.v1.ProvenanceService` implementation.
 #[derive(Debug, Clone)]
 pub struct ProvenanceGrpc {
-    log: LogHandle,
+    log: Option<LogHandle>,
     mesh: Option<MeshHandle>,
     trust_domain: TrustDomain,
 }
 
 impl ProvenanceGrpc {
-    /// The service over `log`, the log of `trust_domain`, with the cosigned checkpoints
-    /// and evidence of `mesh`.
-    pub fn new(log: LogHandle, mesh: Option<MeshHandle>, trust_domain: TrustDomain) -> Self {
+    /// The service of a node of `trust_domain`: over its `log` (the authority), and over
+    /// the logs of the federation through `mesh`.
+    pub fn new(
+        log: Option<LogHandle>,
+        mesh: Option<MeshHandle>,
+        trust_domain: TrustDomain,
+    ) -> Self {
         Self {
             log,
             mesh,
@@ -53,7 +53,8 @@ fn parse_digest(text: &str) -> Result<[u8; 32], Status> {
         Some(("sha256", rest)) => rest,
         Some((algorithm, _)) => {
             return Err(Status::invalid_argument(format!(
-                "digest algorithm {algorithm:?} is not indexed; give a sha256 digest"
+                "digest algorithm {:?} is not indexed; give a sha256 digest",
+                algorithm.chars().take(32).collect::<String>()
             )));
         }
         None => text,
@@ -66,13 +67,6 @@ fn parse_digest(text: &str) -> Result<[u8; 32], Status> {
         )));
     }
     Ok(digest)
-}
-
-fn verdict_message(verdict: &provmesh_protocol::policy::RecordVerdict) -> super::v1::Verdict {
-    super::v1::Verdict {
-        allowed: verdict.allowed,
-        reasons: reasons(&verdict.reasons),
-    }
 }
 
 fn reasons(reasons: &[provmesh_protocol::policy::Reason]) -> Vec<Reason> {
@@ -91,22 +85,66 @@ fn now_unix() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// What the mesh knows of the domain's own log: its cosigned checkpoint with the
-/// witnessing domains, and whether it is proven to have equivocated.
-struct LogStanding {
-    cosigned: Option<(Arc<SignedCheckpointNote>, BTreeSet<TrustDomain>)>,
+/// One record of the answer, before the policy judged it.
+struct Found {
+    record: Record,
+    trust_domain: TrustDomain,
+    origin: String,
+    index: u64,
+    integrated_time: i64,
+    bundle: Vec<u8>,
+    witnesses: BTreeSet<TrustDomain>,
     equivocating: bool,
 }
 
+impl Found {
+    fn facts(&self) -> RecordFacts<'_> {
+        RecordFacts {
+            log_domain: &self.trust_domain,
+            log_origin: &self.origin,
+            log_equivocating: self.equivocating,
+            signer: &self.record.signer,
+            builder_id: self.record.builder_id.as_deref(),
+            predicate_type: self.record.predicate_type(),
+            integrated_time: u64::try_from(self.integrated_time).unwrap_or(0),
+            witnessing_domains: &self.witnesses,
+        }
+    }
+
+    fn message(self, verdict: &provmesh_protocol::policy::RecordVerdict) -> ProvenanceRecord {
+        ProvenanceRecord {
+            statement: self
+                .record
+                .statement
+                .as_ref()
+                .and_then(|s| s.to_json().ok())
+                .unwrap_or_default(),
+            signer: self.record.signer.to_string(),
+            trust_domain: self.trust_domain.to_string(),
+            log_origin: self.origin,
+            log_index: self.index,
+            integrated_time: self.integrated_time,
+            kind: self.record.kind().as_str().to_owned(),
+            predicate_type: self.record.predicate_type().unwrap_or_default().to_owned(),
+            builder_id: self.record.builder_id.clone().unwrap_or_default(),
+            witnessing_domains: self.witnesses.iter().map(ToString::to_string).collect(),
+            log_equivocating: self.equivocating,
+            bundle: self.bundle,
+            verdict: Some(super::v1::Verdict {
+                allowed: verdict.allowed,
+                reasons: reasons(&verdict.reasons),
+            }),
+        }
+    }
+}
+
 impl ProvenanceGrpc {
-    async fn standing(&self) -> LogStanding {
+    /// What the mesh knows of the own log.
+    async fn standing(&self, log: &LogHandle) -> LogStanding {
         let Some(mesh) = &self.mesh else {
-            return LogStanding {
-                cosigned: None,
-                equivocating: false,
-            };
+            return LogStanding::default();
         };
-        let origin = self.log.origin().to_owned();
+        let origin = log.origin().to_owned();
         let cosigned = match mesh.checkpoint(origin.clone()).await {
             Ok(Some(answer)) => answer.root_hash.as_slice().try_into().ok().map(|root| {
                 let witnesses = answer
@@ -136,80 +174,88 @@ impl ProvenanceGrpc {
         }
     }
 
-    /// The record of one entry with its message (verdict still unset) and witnessing
-    /// domains, or why it is left out.
-    fn open_entry(
-        &self,
-        entry: &EntryRecord,
-        attestation: Option<&[u8]>,
-        standing: &LogStanding,
-    ) -> Result<Opened, String> {
-        let record = Record::open(
-            &entry.body,
-            attestation,
-            entry.integrated_time,
-            self.log.code_signing_roots(),
-        )
-        .map_err(|e| e.to_string())?;
-        // The witnesses vouch for the checkpoint the bundle's proof leads to.
-        let witnesses: BTreeSet<TrustDomain> = match &standing.cosigned {
-            Some((checkpoint, witnesses)) if Arc::ptr_eq(checkpoint, &entry.checkpoint) => {
-                witnesses.clone()
-            }
-            _ => BTreeSet::new(),
+    /// The own log's records (authority).
+    async fn local(&self, digest: [u8; 32]) -> Result<Vec<Found>, Status> {
+        let Some(log) = self.log.clone() else {
+            return Ok(Vec::new());
         };
-        let tlog = TlogEntryParts {
-            log_index: entry.index,
-            log_key_id: *self.log.key_id(),
-            kind: record.kind(),
-            kind_version: API_VERSION.to_owned(),
-            integrated_time: entry.integrated_time,
-            canonical_body: entry.body.clone(),
-            signed_entry_timestamp: entry.signed_entry_timestamp.to_vec(),
-            inclusion_proof: InclusionProofParts {
-                log_index: entry.index,
-                tree_size: entry.checkpoint.size,
-                root_hash: entry.checkpoint.root_hash,
-                hashes: entry.inclusion_proof.clone(),
-                checkpoint_note_text: String::from_utf8_lossy(&entry.checkpoint.note).into_owned(),
-            },
-        };
-        let bundle = record
-            .bundle(&tlog)
-            .map_err(|e| e.to_string())
-            .and_then(|b| sigstore_bundle::to_json(&b).map_err(|e| e.to_string()))?;
-        let message = ProvenanceRecord {
-            bundle,
-            statement: record
-                .statement
-                .as_ref()
-                .and_then(|s| s.to_json().ok())
-                .unwrap_or_default(),
-            signer: record.signer.to_string(),
-            trust_domain: self.trust_domain.to_string(),
-            log_origin: self.log.origin().to_owned(),
-            log_index: entry.index,
-            integrated_time: entry.integrated_time,
-            kind: record.kind().as_str().to_owned(),
-            predicate_type: record.predicate_type().unwrap_or_default().to_owned(),
-            builder_id: record.builder_id.clone().unwrap_or_default(),
-            witnessing_domains: witnesses.iter().map(ToString::to_string).collect(),
-            log_equivocating: standing.equivocating,
-            verdict: None,
-        };
-        Ok(Opened {
-            message,
-            record,
-            witnesses,
+        let standing = self.standing(&log).await;
+        let trust_domain = self.trust_domain.clone();
+        tokio::task::spawn_blocking(move || {
+            let records = local_records(&log, &digest, &standing)
+                .map_err(|e| Status::unavailable(e.to_string()))?;
+            Ok(records
+                .into_iter()
+                .map(|r| Found {
+                    record: r.record,
+                    trust_domain: trust_domain.clone(),
+                    origin: log.origin().to_owned(),
+                    index: r.index,
+                    integrated_time: r.integrated_time,
+                    bundle: r.bundle,
+                    witnesses: r.witnesses,
+                    equivocating: standing.equivocating,
+                })
+                .collect())
         })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+    }
+
+    /// The other logs' records, over the mesh, each checked.
+    async fn remote(&self, digest: [u8; 32]) -> Result<Vec<Found>, Status> {
+        let Some(mesh) = &self.mesh else {
+            return Ok(Vec::new());
+        };
+        let answers = mesh
+            .lookup(digest)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        tokio::task::spawn_blocking(move || check_remote(answers, digest))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))
     }
 }
 
-/// One entry opened for an answer.
-struct Opened {
-    message: ProvenanceRecord,
-    record: Record,
-    witnesses: BTreeSet<TrustDomain>,
+/// Checks every record of `answers` under its domain's keys.
+fn check_remote(answers: RemoteAnswers, digest: [u8; 32]) -> Vec<Found> {
+    let now = now_unix();
+    let mut found = Vec::new();
+    for answer in answers.answers {
+        let origin = answer.keys.origin.clone();
+        let domain = match PreparedDomain::new(answer.keys) {
+            Ok(domain) => domain,
+            Err(e) => {
+                tracing::warn!(%origin, error = %e, "cannot check the records of this log");
+                continue;
+            }
+        };
+        for served in answer.records {
+            match domain.check(
+                &served.bundle,
+                served.attestation.as_deref(),
+                digest,
+                &answers.witnesses,
+                now,
+                answers.max_skew_secs,
+            ) {
+                Ok(checked) => found.push(Found {
+                    trust_domain: domain.keys().trust_domain.clone(),
+                    origin: origin.clone(),
+                    index: checked.verified.log_index,
+                    integrated_time: checked.verified.integrated_time,
+                    record: checked.record,
+                    bundle: served.bundle,
+                    witnesses: checked.witnesses,
+                    equivocating: answer.equivocating,
+                }),
+                Err(e) => {
+                    tracing::warn!(%origin, error = %e, "a record served for a lookup does not check; left out");
+                }
+            }
+        }
+    }
+    found
 }
 
 #[tonic::async_trait]
@@ -226,50 +272,17 @@ impl provenance_service_server::ProvenanceService for ProvenanceGrpc {
             Policy::from_toml(&request.policy)
                 .map_err(|e| Status::invalid_argument(format!("policy: {e}")))?
         };
-        let standing = self.standing().await;
-        let cosigned = standing.cosigned.as_ref().map(|(c, _)| Arc::clone(c));
-        let log = self.log.clone();
-        let entries = tokio::task::spawn_blocking(move || {
-            log.provenance_entries(&digest, MAX_RECORDS, cosigned)
-        })
-        .await
-        .map_err(|e| Status::internal(e.to_string()))?
-        .map_err(|e| Status::unavailable(e.to_string()))?;
-        let mut opened = Vec::with_capacity(entries.len());
-        for found in &entries {
-            let entry = &found.entry;
-            match self.open_entry(entry, found.attestation.as_deref(), &standing) {
-                // An entry found by the digest's search key that does not speak of the
-                // artifact (found by its payload digest) is not a record of it.
-                Ok(found) if found.record.covers_sha256(&digest) => opened.push(found),
-                Ok(_) => {}
-                Err(reason) => {
-                    tracing::warn!(index = entry.index, %reason, "log entry left out of a provenance answer");
-                }
-            }
-        }
-        let facts: Vec<RecordFacts<'_>> = opened
-            .iter()
-            .map(|o| RecordFacts {
-                log_domain: &self.trust_domain,
-                log_origin: self.log.origin(),
-                log_equivocating: standing.equivocating,
-                signer: &o.record.signer,
-                builder_id: o.record.builder_id.as_deref(),
-                predicate_type: o.record.predicate_type(),
-                integrated_time: u64::try_from(o.message.integrated_time).unwrap_or(0),
-                witnessing_domains: &o.witnesses,
-            })
-            .collect();
-        let verdict = policy.judge(&facts, now_unix());
-        drop(facts);
-        let records = opened
+        let (local, remote) = tokio::join!(self.local(digest), self.remote(digest));
+        let mut found = local?;
+        found.extend(remote?);
+        let verdict = {
+            let facts: Vec<RecordFacts<'_>> = found.iter().map(Found::facts).collect();
+            policy.judge(&facts, now_unix())
+        };
+        let records = found
             .into_iter()
             .zip(&verdict.records)
-            .map(|(o, record_verdict)| ProvenanceRecord {
-                verdict: Some(verdict_message(record_verdict)),
-                ..o.message
-            })
+            .map(|(f, v)| f.message(v))
             .collect();
         Ok(Response::new(GetProvenanceResponse {
             digest: format!("sha256:{}", hex::encode(digest)),

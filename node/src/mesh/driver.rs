@@ -53,6 +53,21 @@ use crate::witness::AddError;
 
 /// How often the task wakes at least: timers of the machines, the own log's checkpoint.
 const TICK: Duration = Duration::from_millis(200);
+/// How long a provenance lookup waits for the logs it asked.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(3);
+/// Provenance lookups in flight at once; more are answered empty at once.
+const MAX_LOOKUPS: usize = 256;
+
+/// A provenance lookup waiting for answers.
+struct LookupQuery {
+    /// Logs asked and not answered yet.
+    waiting: BTreeMap<String, crate::provenance::RemoteAnswer>,
+    /// What came back.
+    answers: crate::provenance::RemoteAnswers,
+    reply: tokio::sync::oneshot::Sender<crate::provenance::RemoteAnswers>,
+    deadline: Timestamp,
+}
+
 /// How often the checkpoints adopted since the last save are stored (in one transaction).
 const CHECKPOINT_SAVE_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -64,6 +79,11 @@ enum Pending {
     Consistency(RequestId),
     /// The chain of this domain; one such request is in flight per domain at most.
     RecordChain(TrustDomain),
+    /// A provenance lookup's question to the server of `origin`.
+    Lookup {
+        query: u64,
+        origin: String,
+    },
     /// A proof for the domain's witness, from the size it cosigned last to `note`'s.
     WitnessProof {
         origin: String,
@@ -118,6 +138,11 @@ pub(crate) struct MeshTask {
     unsaved_checkpoints: BTreeMap<String, Vec<u8>>,
     /// When they are saved next.
     next_checkpoint_save: Timestamp,
+    /// The federation's witness keys, as last set in the checkpoint book.
+    roster: WitnessRoster,
+    /// Provenance lookups in flight, by query number.
+    lookups: HashMap<u64, LookupQuery>,
+    next_lookup: u64,
 }
 
 /// Why the mesh task failed.
@@ -179,6 +204,9 @@ impl MeshTask {
             equivocating_gauge: prometheus_client::metrics::gauge::Gauge::default(),
             unsaved_checkpoints: BTreeMap::new(),
             next_checkpoint_save: Timestamp::EPOCH,
+            roster: WitnessRoster::new(),
+            lookups: HashMap::new(),
+            next_lookup: 0,
         };
         task.restore_evidence();
         task.reissue_node_record(clock::now())?;
@@ -234,6 +262,7 @@ impl MeshTask {
 
     fn on_tick(&mut self) -> Result<(), MeshTaskError> {
         let now = clock::now();
+        self.expire_lookups(now);
         if now >= self.next_checkpoint_save {
             self.save_checkpoints();
             self.next_checkpoint_save = now.saturating_add(CHECKPOINT_SAVE_INTERVAL);
@@ -369,6 +398,8 @@ impl MeshTask {
             Command::ListEvidence(reply) => {
                 let _ = reply.send(self.list_evidence());
             }
+            Command::Lookup { sha256, reply } => self.start_lookup(sha256, reply),
+            Command::Respond { channel, response } => self.respond(channel, &response),
             Command::Checkpoint(origin, reply) => {
                 let _ = reply.send(self.served_checkpoint(&origin));
             }
@@ -731,7 +762,8 @@ impl MeshTask {
             let td = state.trust_domain();
             roster.insert(td, self.registry.witness_keys(td));
         }
-        self.checkpoints.set_witnesses(roster);
+        self.checkpoints.set_witnesses(roster.clone());
+        self.roster = roster;
         self.logs.send_if_modified(|current| {
             let changed = **current != witnessed;
             if changed {
@@ -1151,6 +1183,9 @@ impl MeshTask {
                     Some(Pending::RecordChain(trust_domain)) => {
                         self.chain_requests.remove(&trust_domain);
                     }
+                    Some(Pending::Lookup { query, origin }) => {
+                        self.lookup_answered(query, &origin, None);
+                    }
                     _ => {}
                 }
                 tracing::debug!(%peer, %error, "mesh request failed");
@@ -1267,9 +1302,171 @@ impl MeshTask {
                     .map(SignedDomainRecord::to_json)
                     .collect(),
             ),
+            Request::Lookup { sha256 } => {
+                self.serve_lookup(sha256, channel);
+                return;
+            }
             _ => Response::Refused("unexpected request".to_owned()),
         };
         self.respond(channel, &response);
+    }
+
+    // ---- Provenance lookups -----------------------------------------------------------
+
+    /// Asks the server of every log the node does not hold (its domain's authority) for
+    /// the records of `sha256`, with the keys of its domain to check them with.
+    fn start_lookup(
+        &mut self,
+        sha256: [u8; 32],
+        reply: tokio::sync::oneshot::Sender<crate::provenance::RemoteAnswers>,
+    ) {
+        let mut answers = crate::provenance::RemoteAnswers {
+            answers: Vec::new(),
+            witnesses: self.roster.clone(),
+            max_skew_secs: self.max_clock_skew_secs,
+        };
+        if self.lookups.len() >= MAX_LOOKUPS {
+            tracing::warn!("too many provenance lookups in flight; answered without asking");
+            let _ = reply.send(answers);
+            return;
+        }
+        let own = self.log.as_ref().map(|log| log.origin().to_owned());
+        let logs: Vec<(TrustDomain, String)> = self
+            .registry
+            .log_origins()
+            .filter(|(td, _)| self.registry.domain(td).is_some_and(|d| !d.is_revoked()))
+            .map(|(td, origin)| (td.clone(), origin.as_str().to_owned()))
+            .filter(|(_, origin)| own.as_deref() != Some(origin.as_str()))
+            .collect();
+        let query = self.next_lookup;
+        self.next_lookup += 1;
+        let mut waiting = BTreeMap::new();
+        for (td, origin) in logs {
+            let Some((_, log_key)) = self.registry.log_verifier(&origin) else {
+                continue;
+            };
+            let keys = provmesh_protocol::provenance::DomainKeys {
+                trust_domain: td.clone(),
+                origin: origin.clone(),
+                log_key: log_key.clone(),
+                roots: self.registry.code_signing_roots(&td).to_vec(),
+                ct_keys: self.registry.ct_keys(&td).to_vec(),
+            };
+            let Some(server) = self.checkpoints.proof_server(&origin) else {
+                tracing::debug!(%origin, "no server of the log connected; not asked");
+                continue;
+            };
+            self.send_request(
+                server,
+                &Request::Lookup { sha256 },
+                Pending::Lookup {
+                    query,
+                    origin: origin.clone(),
+                },
+            );
+            waiting.insert(
+                origin.clone(),
+                crate::provenance::RemoteAnswer {
+                    keys,
+                    equivocating: self.evidence_per_log.contains_key(&origin),
+                    records: Vec::new(),
+                },
+            );
+        }
+        if waiting.is_empty() {
+            let _ = reply.send(answers);
+            return;
+        }
+        answers.answers.reserve(waiting.len());
+        self.lookups.insert(
+            query,
+            LookupQuery {
+                waiting,
+                answers,
+                reply,
+                deadline: clock::now().saturating_add(LOOKUP_TIMEOUT),
+            },
+        );
+    }
+
+    /// An answer (or failure, `records: None`) of the server of `origin` to lookup
+    /// `query`; the lookup is answered once every log asked has answered.
+    fn lookup_answered(
+        &mut self,
+        query: u64,
+        origin: &str,
+        records: Option<Vec<wire::FoundRecord>>,
+    ) {
+        let Some(lookup) = self.lookups.get_mut(&query) else {
+            return;
+        };
+        if let Some(mut answer) = lookup.waiting.remove(origin)
+            && let Some(records) = records
+        {
+            answer.records = records;
+            lookup.answers.answers.push(answer);
+        }
+        if lookup.waiting.is_empty()
+            && let Some(done) = self.lookups.remove(&query)
+        {
+            let _ = done.reply.send(done.answers);
+        }
+    }
+
+    /// Answers the lookups whose time is up with what came back.
+    fn expire_lookups(&mut self, now: Timestamp) {
+        let expired: Vec<u64> = self
+            .lookups
+            .iter()
+            .filter(|(_, l)| now >= l.deadline)
+            .map(|(q, _)| *q)
+            .collect();
+        for query in expired {
+            if let Some(done) = self.lookups.remove(&query) {
+                tracing::debug!(unanswered = ?done.waiting.keys().collect::<Vec<_>>(), "provenance lookup timed out");
+                let _ = done.reply.send(done.answers);
+            }
+        }
+    }
+
+    /// Serves a peer's lookup from the own log (authority), off the task: reading the
+    /// store and checking the records is blocking work.
+    fn serve_lookup(&mut self, sha256: [u8; 32], channel: ResponseChannel<Vec<u8>>) {
+        let Some(log) = self.log.clone() else {
+            self.respond(
+                channel,
+                &Response::Refused("this node serves no log".to_owned()),
+            );
+            return;
+        };
+        let origin = log.origin().to_owned();
+        let cosigned = self.checkpoints.cosigned(&origin).map(|c| {
+            (
+                Arc::new(provmesh_protocol::log::SignedCheckpointNote {
+                    size: c.size,
+                    root_hash: c.root,
+                    note: c.served_note(),
+                }),
+                c.cosignatures.domains().cloned().collect(),
+            )
+        });
+        let standing = crate::provenance::LogStanding {
+            cosigned,
+            equivocating: self.evidence_per_log.contains_key(&origin),
+        };
+        let commands = self.self_commands.clone();
+        tokio::task::spawn_blocking(move || {
+            let response = match crate::provenance::local_records(&log, &sha256, &standing) {
+                Ok(records) => Response::Lookup(
+                    records
+                        .iter()
+                        .map(crate::provenance::LocalRecord::found)
+                        .collect(),
+                ),
+                Err(e) => Response::Refused(e.to_string()),
+            };
+            let _ = commands.blocking_send(Command::Respond { channel, response });
+        });
     }
 
     /// Records a peer with summary `theirs` lacks: for each domain, those after its
@@ -1377,6 +1574,12 @@ impl MeshTask {
                 },
                 Response::Consistency { proof, .. },
             ) => self.feed_witness(origin, note, witness_size, proof),
+            (Pending::Lookup { query, origin }, Response::Lookup(records)) => {
+                self.lookup_answered(query, &origin, Some(records));
+            }
+            (Pending::Lookup { query, origin }, _) => {
+                self.lookup_answered(query, &origin, None);
+            }
             (Pending::RecordChain(_), Response::RecordChain(records)) => {
                 let followed_before = self.subscribed.len();
                 self.accept_records(now, peer, records);

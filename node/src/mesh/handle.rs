@@ -35,6 +35,21 @@ pub(crate) enum Command {
     /// The domain's witness (on the authority), to cosign the checkpoints of the logs
     /// it witnesses as the mesh adopts them.
     AttachWitness(crate::witness::WitnessHandle),
+    /// A provenance lookup: ask the log of every other domain (and the own one, from a
+    /// plain node) for the records of an artifact.
+    Lookup {
+        /// The artifact's SHA-256 digest.
+        sha256: [u8; 32],
+        /// Where the answers go.
+        reply: oneshot::Sender<crate::provenance::RemoteAnswers>,
+    },
+    /// An answer computed off the task, to send on a request's channel.
+    Respond {
+        /// The request's channel.
+        channel: libp2p::request_response::ResponseChannel<Vec<u8>>,
+        /// The answer.
+        response: provmesh_protocol::mesh::wire::Response,
+    },
     /// The witness cosigned: the checkpoint of `origin` with its cosignature, to collect
     /// and gossip.
     Cosigned {
@@ -104,6 +119,21 @@ impl MeshHandle {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Checkpoint(origin, reply))
+            .await
+            .map_err(|_| MeshStopped)?;
+        answer.await.map_err(|_| MeshStopped)
+    }
+
+    /// Asks the other domains' logs, through their authorities, for the records of the
+    /// artifact `sha256`; answers within a few seconds with what came back, unchecked,
+    /// with each domain's keys to check it with.
+    pub async fn lookup(
+        &self,
+        sha256: [u8; 32],
+    ) -> Result<crate::provenance::RemoteAnswers, MeshStopped> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Lookup { sha256, reply })
             .await
             .map_err(|_| MeshStopped)?;
         answer.await.map_err(|_| MeshStopped)
