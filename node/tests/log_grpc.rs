@@ -1,6 +1,6 @@
-//! The log's gRPC API (`grpc::log_routes`, `provmesh.v1.LogService`) end to end: a real
-//! log on a temporary redb store, served on a loopback port and driven with the
-//! generated tonic client, as another node or a tool would.
+//! The log's gRPC API (`provmesh.v1.LogService`, and `provmesh.v1.ProvenanceService` over
+//! the same log) end to end: a real log on a temporary redb store, served on a loopback
+//! port and driven with the generated tonic clients, as another node or a tool would.
 //!
 //! What the API serves is checked against values computed here from first principles
 //! (leaf hashes and key IDs with `sha2`, signed entry timestamps with `ed25519-dalek` over
@@ -78,9 +78,15 @@ impl TestLog {
 
     async fn start_with(settings: LogSettings, published: Option<Vec<u8>>) -> TestLog {
         let running = RunningLog::start(settings, published);
-        let routes = grpc::log_routes(running.handle.clone(), MAX_MESSAGE_BYTES)
-            .await
-            .unwrap();
+        // The log and the provenance lookups over it, as on an authority outside a mesh.
+        let routes = grpc::routes(
+            Some(running.handle.clone()),
+            None,
+            Some(provmesh_protocol::spiffe::TrustDomain::parse("org-a.example").unwrap()),
+            MAX_MESSAGE_BYTES,
+        )
+        .await
+        .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (server_trigger, server_shutdown) = shutdown::channel();
@@ -585,7 +591,11 @@ async fn health_and_reflection() {
     // gRPC health checking: the server and the log service are SERVING; an unknown
     // service is NOT_FOUND, as the protocol says.
     let mut health = HealthClient::new(log.channel.clone());
-    for service in ["", "provmesh.v1.LogService"] {
+    for service in [
+        "",
+        "provmesh.v1.LogService",
+        "provmesh.v1.ProvenanceService",
+    ] {
         let answer = within(health.check(HealthCheckRequest {
             service: service.into(),
         }))
@@ -614,6 +624,7 @@ async fn health_and_reflection() {
             "grpc.health.v1.Health",
             "grpc.reflection.v1.ServerReflection",
             "provmesh.v1.LogService",
+            "provmesh.v1.ProvenanceService",
         ]
     );
 
@@ -651,4 +662,89 @@ async fn health_and_reflection() {
     );
 
     log.stop().await;
+}
+
+/// `provmesh.v1.ProvenanceService` over the log: an artifact's record with its verdict,
+/// nothing found as an empty answer, and clean status codes for bad digests, bad and
+/// oversized policies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provenance_lookups_answer_and_refuse_cleanly() {
+    use provmesh_node::grpc::v1::GetProvenanceRequest;
+    use provmesh_node::grpc::v1::provenance_service_client::ProvenanceServiceClient;
+
+    let log = TestLog::start().await;
+    let signer = log.code_signer();
+    log.created(hashedrekord(&signer, b"artifact a")).await;
+    let mut client = ProvenanceServiceClient::new(log.channel.clone());
+    let ask = |digest: String, policy: &str| GetProvenanceRequest {
+        digest,
+        policy: policy.to_owned(),
+    };
+    let digest = format!("sha256:{}", hex::encode(Sha256::digest(b"artifact a")));
+
+    let answer = within(client.get_provenance(ask(digest.clone(), "")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.digest, digest);
+    assert_eq!(answer.records.len(), 1);
+    let record = &answer.records[0];
+    assert_eq!(record.kind, "hashedrekord");
+    assert_eq!(record.trust_domain, "org-a.example");
+    assert_eq!(record.log_index, 0);
+    assert!(answer.verdict.as_ref().unwrap().allowed);
+    let bundle: serde_json::Value = serde_json::from_slice(&record.bundle).unwrap();
+    assert_eq!(
+        bundle["mediaType"],
+        "application/vnd.dev.sigstore.bundle.v0.3+json"
+    );
+    // Bare hex, upper case, works too; a policy requiring witnesses denies it.
+    let upper = hex::encode_upper(Sha256::digest(b"artifact a"));
+    let denied =
+        within(client.get_provenance(ask(upper, "version = 1\nmin_witnessing_domains = 1")))
+            .await
+            .unwrap()
+            .into_inner();
+    let verdict = denied.records[0].verdict.as_ref().unwrap();
+    assert!(!verdict.allowed);
+    assert_eq!(verdict.reasons[0].code, "too-few-witnesses");
+
+    // Nothing found: an answer, not an error.
+    let none = within(client.get_provenance(ask(format!("sha256:{}", "0".repeat(64)), "")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(none.records.is_empty());
+    assert_eq!(none.verdict.unwrap().reasons[0].code, "no-record");
+
+    // Bad digests and policies: INVALID_ARGUMENT with the reason.
+    for (digest, policy, needle) in [
+        ("", "", "not a digest"),
+        ("sha256:1234", "", "not a digest"),
+        (&*"z".repeat(64), "", "not a digest"),
+        ("sha512:00", "", "not indexed"),
+        (&*digest, "version = 9", "version 9"),
+        (
+            &*digest,
+            "version = 1\n[[domain]]\ntrust_domain = \"A B\"",
+            "domain[0].trust_domain",
+        ),
+        (&*digest, "\u{0}\u{1}garbage", "policy"),
+    ] {
+        let status = within(client.get_provenance(ask(digest.to_owned(), policy)))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            status.code(),
+            Code::InvalidArgument,
+            "{digest:?} {policy:?}"
+        );
+        assert!(status.message().contains(needle), "{}", status.message());
+    }
+    // A policy larger than a request may be is refused before it is read.
+    let huge = format!("version = 1\n#{}", "x".repeat(MAX_MESSAGE_BYTES));
+    let status = within(client.get_provenance(ask(digest, &huge)))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
 }

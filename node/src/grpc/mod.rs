@@ -4,7 +4,7 @@
 //! The messages, and the `.proto` files that document the API, live in
 //! [`provmesh_protocol::proto`]; `build.rs` generates the services (server and client)
 //! over those message types, and [`v1`] gathers both. [`routes`] builds the routes over
-//! the node's running services ([`log_routes`] over a log alone), [`serve`] runs them
+//! the node's running services, [`serve`] runs them
 //! until shutdown.
 //!
 //! | service | what |
@@ -58,15 +58,6 @@ pub enum RoutesError {
     /// build defect, not a configuration problem).
     #[error("gRPC server reflection cannot be built from the compiled descriptors: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
-}
-
-/// The gRPC routes of the log: `provmesh.v1.LogService` over `handle`, health checking
-/// and server reflection. See [`routes`].
-pub async fn log_routes(
-    handle: LogHandle,
-    max_message_bytes: usize,
-) -> Result<Routes, RoutesError> {
-    routes(Some(handle), None, None, max_message_bytes).await
 }
 
 /// The gRPC routes of a node: `provmesh.v1.LogService` over `log` (on the authority),
