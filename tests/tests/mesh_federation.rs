@@ -279,6 +279,50 @@ fn equivocating(status: &serde_json::Value, origin: &str) -> bool {
         .any(|l| l["origin"] == origin && l["equivocating"] == true)
 }
 
+/// A copy of org-a's log key, from its authority's key file under `root`.
+fn org_a_log_key(root: &Path) -> provmesh_protocol::note::Ed25519Signer {
+    let key_file = root.join("org-a.example-authority/data/log/log.key");
+    provmesh_protocol::note::Ed25519Signer::from_skey(
+        std::fs::read_to_string(key_file).unwrap().trim(),
+    )
+    .unwrap()
+}
+
+/// A checkpoint of org-a's log of `size` leaves with a made-up root, signed with a copy
+/// of the log's key: a second tree of that size.
+fn forged_org_a_checkpoint(root: &Path, size: u64) -> Vec<u8> {
+    provmesh_protocol::checkpoint::Checkpoint::new("log.org-a.example".to_owned(), size, [0x5a; 32])
+        .unwrap()
+        .sign(&[&org_a_log_key(root)])
+        .unwrap()
+        .to_bytes()
+}
+
+/// org-a's log shows `process` (and only it) a second tree of the size it holds: a test
+/// tool gossips a forged checkpoint to it. Returns the tool, still connected.
+fn show_second_tree(
+    root: &Path,
+    process: &NodeProcess,
+) -> provmesh_tests::hostile_peer::HostilePeer {
+    use provmesh_protocol::mesh::wire::{self, Gossip};
+    let origin = "log.org-a.example";
+    let held = status(process, root)["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["origin"] == origin)
+        .and_then(|l| l["size"].as_u64())
+        .unwrap();
+    let tool = provmesh_tests::hostile_peer::HostilePeer::new();
+    tool.connect(&first_mesh_address(process), DEADLINE);
+    tool.publish(
+        &wire::log_topic(origin),
+        wire::encode_gossip(&Gossip::Checkpoint(forged_org_a_checkpoint(root, held))),
+        DEADLINE,
+    );
+    tool
+}
+
 /// org-a's log equivocates toward one node: in a federation of three domains, each an
 /// authority and two plain nodes, a test tool holding a copy of org-a's log key signs a
 /// checkpoint of the size every node holds with another root, and gossips it to one plain
@@ -287,10 +331,7 @@ fn equivocating(status: &serde_json::Value, origin: &str) -> bool {
 /// log.
 #[test]
 fn a_log_showing_a_second_history_to_one_node_is_convicted_by_every_node() {
-    use provmesh_protocol::checkpoint::Checkpoint;
-    use provmesh_protocol::mesh::wire::{self, Gossip, Request, Response, Summary};
-    use provmesh_protocol::note::Ed25519Signer;
-    use provmesh_tests::hostile_peer::HostilePeer;
+    use provmesh_protocol::mesh::wire::{Request, Response, Summary};
 
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
@@ -304,29 +345,7 @@ fn a_log_showing_a_second_history_to_one_node_is_convicted_by_every_node() {
         .find(|(files, _)| files.name == "org-c.example-node-2")
         .unwrap();
     let origin = "log.org-a.example";
-    let held = status(c_process, root)["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["origin"] == origin)
-        .and_then(|l| l["size"].as_u64())
-        .unwrap();
-    let key_file = root.join("org-a.example-authority/data/log/log.key");
-    let log_key =
-        Ed25519Signer::from_skey(std::fs::read_to_string(key_file).unwrap().trim()).unwrap();
-    let forged = Checkpoint::new(origin.to_owned(), held, [0x5a; 32])
-        .unwrap()
-        .sign(&[&log_key])
-        .unwrap()
-        .to_bytes();
-
-    let tool = HostilePeer::new();
-    tool.connect(&first_mesh_address(c_process), DEADLINE);
-    tool.publish(
-        &wire::log_topic(origin),
-        wire::encode_gossip(&Gossip::Checkpoint(forged)),
-        DEADLINE,
-    );
+    let tool = show_second_tree(root, c_process);
     let took = wait_convicted(&nodes, root, origin);
     eprintln!("every node holds verified evidence {took:?} after the forged checkpoint");
 
@@ -421,7 +440,7 @@ fn a_log_showing_a_second_history_to_one_node_is_convicted_by_every_node() {
         ],
     );
     assert!(got.status.success(), "{}", got.describe());
-    let vkey = provmesh_protocol::note::Verifier::from(log_key.verifier()).to_vkey();
+    let vkey = provmesh_protocol::note::Verifier::from(org_a_log_key(root).verifier()).to_vkey();
     let verified = provmesh(
         root,
         "verify",
@@ -493,9 +512,6 @@ fn wait_convicted(nodes: &[(NodeFiles, NodeProcess)], root: &Path, origin: &str)
 /// node verifies.
 #[test]
 fn a_second_tree_pushed_to_a_witness_becomes_evidence() {
-    use provmesh_protocol::checkpoint::Checkpoint;
-    use provmesh_protocol::note::Ed25519Signer;
-
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
     let nodes = start_federation(root, 1);
@@ -529,14 +545,7 @@ fn a_second_tree_pushed_to_a_witness_becomes_evidence() {
         );
     }
     assert_eq!(status_code, 200, "{answer}");
-    let key_file = root.join("org-a.example-authority/data/log/log.key");
-    let log_key =
-        Ed25519Signer::from_skey(std::fs::read_to_string(key_file).unwrap().trim()).unwrap();
-    let forged = Checkpoint::new("log.org-a.example".to_owned(), size, [0x5a; 32])
-        .unwrap()
-        .sign(&[&log_key])
-        .unwrap()
-        .to_bytes();
+    let forged = forged_org_a_checkpoint(root, size);
     let forged = String::from_utf8(forged).unwrap();
     let (status_code, answer) = http(
         "POST",
@@ -604,10 +613,6 @@ fn lookup(
 /// sigstore-python; and once org-a's log is proven to equivocate, it is denied for that.
 #[test]
 fn an_artifact_attested_in_one_domain_is_found_and_judged_from_another() {
-    use provmesh_protocol::checkpoint::Checkpoint;
-    use provmesh_protocol::mesh::wire::{self, Gossip};
-    use provmesh_protocol::note::Ed25519Signer;
-    use provmesh_tests::hostile_peer::HostilePeer;
     use provmesh_tests::sigstore_python::{SigstorePython, VerifyIdentity};
 
     const BUILDER: &str = "https://ci.org-a.example/builders/linux";
@@ -768,29 +773,7 @@ fn an_artifact_attested_in_one_domain_is_found_and_judged_from_another() {
 
     // org-a's log shows a second tree to org-c's node: once convicted, denied for it.
     let origin = "log.org-a.example";
-    let (_, c_process) = nodes.last().unwrap();
-    let held = status(c_process, root)["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["origin"] == origin)
-        .and_then(|l| l["size"].as_u64())
-        .unwrap();
-    let key_file = root.join("org-a.example-authority/data/log/log.key");
-    let log_key =
-        Ed25519Signer::from_skey(std::fs::read_to_string(key_file).unwrap().trim()).unwrap();
-    let forged = Checkpoint::new(origin.to_owned(), held, [0x5a; 32])
-        .unwrap()
-        .sign(&[&log_key])
-        .unwrap()
-        .to_bytes();
-    let tool = HostilePeer::new();
-    tool.connect(&first_mesh_address(c_process), DEADLINE);
-    tool.publish(
-        &wire::log_topic(origin),
-        wire::encode_gossip(&Gossip::Checkpoint(forged)),
-        DEADLINE,
-    );
+    let _tool = show_second_tree(root, &nodes.last().unwrap().1);
     wait_convicted(&nodes, root, origin);
     let (code, denied) = lookup(root, &c_node, &artifact, None);
     assert_eq!(code, Some(1), "{denied:#}");
