@@ -496,6 +496,10 @@ pub enum BenchCommand {
     /// report cosigned checkpoints/s (signature and consistency proof verified, state
     /// stored durably, cosignature made) and latency.
     Witness(crate::bench::witness::BenchWitnessArgs),
+    /// Start an authority with signed artifacts and drive its gRPC provenance lookups
+    /// with concurrent clients over HTTP/2: lookups/s saturated, and latency (p50/p99)
+    /// paced at --rate.
+    Lookup(crate::bench::lookup::BenchLookupArgs),
 }
 
 /// `provmesh config …`.
@@ -541,6 +545,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Bench(BenchCommand::Verify(args)) => cmd_bench_verify(&args),
         Command::Bench(BenchCommand::Mesh(args)) => cmd_bench_mesh(&args),
         Command::Bench(BenchCommand::Witness(args)) => cmd_bench_witness(&args),
+        Command::Bench(BenchCommand::Lookup(args)) => cmd_bench_lookup(&args),
         Command::Lookup(args) => cmd_lookup(&args),
         Command::Mesh(MeshCommand::Status(args)) => cmd_mesh_status(&args),
         Command::Mesh(MeshCommand::Checkpoint(args)) => cmd_mesh_checkpoint(&args),
@@ -755,6 +760,12 @@ impl BenchReport for crate::bench::mesh::MeshBenchReport {
     }
 }
 
+impl BenchReport for crate::bench::lookup::LookupBenchReport {
+    fn to_json(&self) -> String {
+        self.to_json()
+    }
+}
+
 impl BenchReport for crate::bench::witness::WitnessBenchReport {
     fn to_json(&self) -> String {
         self.to_json()
@@ -818,6 +829,15 @@ fn cmd_bench_mesh(args: &crate::bench::mesh::BenchMeshArgs) -> ExitCode {
         return ExitCode::FAILURE;
     };
     let result = runtime.block_on(crate::bench::mesh::run(args, &mut std::io::stderr()));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    print_bench(args.json, result)
+}
+
+fn cmd_bench_lookup(args: &crate::bench::lookup::BenchLookupArgs) -> ExitCode {
+    let Some(runtime) = bench_runtime(false) else {
+        return ExitCode::FAILURE;
+    };
+    let result = runtime.block_on(crate::bench::lookup::run(args, &mut std::io::stderr()));
     runtime.shutdown_timeout(Duration::from_secs(1));
     print_bench(args.json, result)
 }

@@ -63,6 +63,56 @@ impl LocalRecord {
     }
 }
 
+/// Answers of [`local_records`] already computed, so that a record is opened and checked
+/// once, not at every lookup. An answer is keyed by the digest, the newest checkpoint's
+/// size and the cosigned checkpoint's size and number of cosigners: when any of them
+/// changes, the answer is computed again. Bounded: when full, it starts afresh.
+#[derive(Debug, Default)]
+pub struct AnswerCache {
+    answers: std::sync::Mutex<std::collections::HashMap<AnswerKey, Arc<Vec<LocalRecord>>>>,
+}
+
+type AnswerKey = ([u8; 32], u64, u64, usize);
+
+/// The most answers an [`AnswerCache`] holds.
+pub const MAX_CACHED_ANSWERS: usize = 16_384;
+
+impl AnswerCache {
+    fn get(&self, key: &AnswerKey) -> Option<Arc<Vec<LocalRecord>>> {
+        self.answers.lock().ok()?.get(key).cloned()
+    }
+
+    fn put(&self, key: AnswerKey, answer: Arc<Vec<LocalRecord>>) {
+        if let Ok(mut answers) = self.answers.lock() {
+            if answers.len() >= MAX_CACHED_ANSWERS {
+                answers.clear();
+            }
+            answers.insert(key, answer);
+        }
+    }
+}
+
+/// [`local_records`] through `cache`.
+pub fn cached_local_records(
+    log: &LogHandle,
+    sha256: &[u8; 32],
+    standing: &LogStanding,
+    cache: &AnswerCache,
+) -> Result<Arc<Vec<LocalRecord>>, ReadError> {
+    let latest = log.latest_checkpoint().map_or(0, |c| c.size);
+    let (cosigned, cosigners) = standing
+        .cosigned
+        .as_ref()
+        .map_or((0, 0), |(c, w)| (c.size, w.len()));
+    let key = (*sha256, latest, cosigned, cosigners);
+    if let Some(answer) = cache.get(&key) {
+        return Ok(answer);
+    }
+    let answer = Arc::new(local_records(log, sha256, standing)?);
+    cache.put(key, Arc::clone(&answer));
+    Ok(answer)
+}
+
 /// The records of the artifact `sha256` in the domain's log (blocking: reads the store
 /// and checks signatures). Entries found by the digest that do not speak of the artifact
 /// (found by their payload digest), and entries that do not open, are left out, the

@@ -698,6 +698,16 @@ async fn provenance_lookups_answer_and_refuse_cleanly() {
         bundle["mediaType"],
         "application/vnd.dev.sigstore.bundle.v0.3+json"
     );
+    // Answers are cached, but a new record of the artifact shows at once: the log grew.
+    let proposed = hashedrekord(&log.code_signer(), b"artifact a");
+    log.created(proposed).await;
+    let again = within(client.get_provenance(ask(digest.clone(), "")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.records.len(), 2);
+    assert_eq!(again.records[1].log_index, 1);
+
     // Bare hex, upper case, works too; a policy requiring witnesses denies it.
     let upper = hex::encode_upper(Sha256::digest(b"artifact a"));
     let denied =

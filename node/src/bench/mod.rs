@@ -7,10 +7,12 @@
 //! | [`log`] | `provmesh bench log`: concurrent writers over the log's HTTP write API, throughput and integration latency |
 //! | [`mesh`] | `provmesh bench mesh`: a federation of real nodes on loopback, its traffic at rest and checkpoint propagation to every node |
 //! | [`witness`] | `provmesh bench witness`: the witness's cosigning throughput (signature, proof, durable state, cosignature) |
+//! | [`lookup`] | `provmesh bench lookup`: concurrent gRPC provenance lookups, saturated throughput and paced latency |
 //! | [`verify`] | `provmesh bench verify`: offline bundle verifications/s beside the bare signature checks' floor |
 
 pub mod child;
 pub mod log;
+pub mod lookup;
 pub mod mesh;
 pub mod signing;
 pub mod verify;

@@ -21,7 +21,7 @@ use super::v1::{
 };
 use crate::log::LogHandle;
 use crate::mesh::MeshHandle;
-use crate::provenance::{LogStanding, RemoteAnswers, local_records};
+use crate::provenance::{AnswerCache, LogStanding, RemoteAnswers, cached_local_records};
 
 /// The `provmesh.v1.ProvenanceService` implementation.
 #[derive(Debug, Clone)]
@@ -29,6 +29,8 @@ pub struct ProvenanceGrpc {
     log: Option<LogHandle>,
     mesh: Option<MeshHandle>,
     trust_domain: TrustDomain,
+    /// The own log's answers, opened and checked once.
+    cache: Arc<AnswerCache>,
 }
 
 impl ProvenanceGrpc {
@@ -43,6 +45,7 @@ impl ProvenanceGrpc {
             log,
             mesh,
             trust_domain,
+            cache: Arc::new(AnswerCache::default()),
         }
     }
 }
@@ -181,19 +184,20 @@ impl ProvenanceGrpc {
         };
         let standing = self.standing(&log).await;
         let trust_domain = self.trust_domain.clone();
+        let cache = Arc::clone(&self.cache);
         tokio::task::spawn_blocking(move || {
-            let records = local_records(&log, &digest, &standing)
+            let records = cached_local_records(&log, &digest, &standing, &cache)
                 .map_err(|e| Status::unavailable(e.to_string()))?;
             Ok(records
-                .into_iter()
+                .iter()
                 .map(|r| Found {
-                    record: r.record,
+                    record: r.record.clone(),
                     trust_domain: trust_domain.clone(),
                     origin: log.origin().to_owned(),
                     index: r.index,
                     integrated_time: r.integrated_time,
-                    bundle: r.bundle,
-                    witnesses: r.witnesses,
+                    bundle: r.bundle.clone(),
+                    witnesses: r.witnesses.clone(),
                     equivocating: standing.equivocating,
                 })
                 .collect())

@@ -1,0 +1,398 @@
+//! `provmesh bench lookup`: concurrent gRPC clients asking a node
+//! `provmesh.v1.ProvenanceService.GetProvenance` over real HTTP/2, saturated (lookups/s)
+//! and paced (latency at a fixed rate, measured from each lookup's scheduled time, so a
+//! stalled server is charged for the lookups queued behind the stall).
+//!
+//! The bench starts its own authority (`provmesh run`, a fresh code-signing CA, no
+//! mesh) as a child process, logs `--artifacts` signed artifacts through its HTTP write
+//! API, then looks them up at random. Every answer must carry exactly the artifact's one
+//! record, signed by the bench's signer, and an `allowed` verdict; a wrong answer fails
+//! the run without figures. The clients run in this process and share the machine with
+//! the node: pin them apart with `taskset` for latency figures (docs/lookup.md).
+
+use std::fmt;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use provmesh_protocol::proto::provmesh::v1 as pb;
+
+use super::child::{ChildError, ChildNode, WorkDir, provmesh_exe, write_file};
+use super::signing::{BenchCa, BenchCaError, SignError, random_digest};
+use crate::grpc::v1::provenance_service_client::ProvenanceServiceClient;
+
+/// The trust domain of the bench's authority and signer.
+const TRUST_DOMAIN: &str = "lookup.bench.example";
+
+/// Arguments of `provmesh bench lookup`.
+#[derive(Debug, Clone, clap::Args)]
+#[non_exhaustive]
+pub struct BenchLookupArgs {
+    /// Artifacts logged and looked up (one signature each).
+    #[arg(long, default_value_t = 64)]
+    pub artifacts: u32,
+    /// Concurrent clients, each with its own HTTP/2 connection.
+    #[arg(long, default_value_t = 32)]
+    pub clients: u32,
+    /// How long the saturated phase runs.
+    #[arg(long, default_value = "10s", value_parser = crate::config::parse_duration)]
+    pub duration: Duration,
+    /// The rate of the paced phase, lookups/s (0: no paced phase).
+    #[arg(long, default_value_t = 20_000)]
+    pub rate: u32,
+    /// How long the paced phase runs.
+    #[arg(long, default_value = "5s", value_parser = crate::config::parse_duration)]
+    pub paced_duration: Duration,
+    /// Keep the authority's files (and its output, `node.log`) in DIR.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<std::path::PathBuf>,
+    /// Print one JSON object instead of a report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Why the bench failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BenchLookupError {
+    /// The authority could not be started.
+    #[error(transparent)]
+    Child(#[from] ChildError),
+    /// The CA could not be made.
+    #[error(transparent)]
+    Ca(#[from] BenchCaError),
+    /// An entry could not be signed.
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    /// The node misbehaved or answered wrongly.
+    #[error("{0}")]
+    Node(String),
+}
+
+/// What the bench measured.
+#[derive(Debug, Clone)]
+pub struct LookupBenchReport {
+    /// Artifacts looked up.
+    pub artifacts: u32,
+    /// Concurrent clients.
+    pub clients: u32,
+    /// Lookups answered in the saturated phase.
+    pub lookups: u64,
+    /// Saturated throughput.
+    pub lookups_per_sec: f64,
+    /// Saturated latency, p50 and p99, ms.
+    pub saturated_p50_ms: f64,
+    /// See `saturated_p50_ms`.
+    pub saturated_p99_ms: f64,
+    /// The paced phase's rate (0: none).
+    pub rate: u32,
+    /// Paced latency from the scheduled time, p50 and p99, ms.
+    pub p50_ms: f64,
+    /// See `p50_ms`.
+    pub p99_ms: f64,
+    /// The largest delay in sending a paced lookup, ms: large means too few clients.
+    pub max_send_lag_ms: f64,
+}
+
+impl LookupBenchReport {
+    /// One JSON object.
+    pub fn to_json(&self) -> String {
+        serde_json::json!({
+            "artifacts": self.artifacts,
+            "clients": self.clients,
+            "lookups": self.lookups,
+            "lookups_per_sec": self.lookups_per_sec,
+            "saturated_p50_ms": self.saturated_p50_ms,
+            "saturated_p99_ms": self.saturated_p99_ms,
+            "rate": self.rate,
+            "p50_ms": self.p50_ms,
+            "p99_ms": self.p99_ms,
+            "max_send_lag_ms": self.max_send_lag_ms,
+        })
+        .to_string()
+    }
+}
+
+impl fmt::Display for LookupBenchReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "saturated: {:.0} lookups/s ({} lookups, {} clients, {} artifacts), p50 {:.2} ms, p99 {:.2} ms",
+            self.lookups_per_sec,
+            self.lookups,
+            self.clients,
+            self.artifacts,
+            self.saturated_p50_ms,
+            self.saturated_p99_ms
+        )?;
+        if self.rate > 0 {
+            writeln!(
+                f,
+                "paced at {}/s: p50 {:.2} ms, p99 {:.2} ms (max send lag {:.2} ms)",
+                self.rate, self.p50_ms, self.p99_ms, self.max_send_lag_ms
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn node_config(dir: &std::path::Path) -> String {
+    let quote = |p: &std::path::Path| toml::Value::String(p.display().to_string()).to_string();
+    format!(
+        "# Written by `provmesh bench lookup`.\n\
+         [node]\n\
+         trust_domain = \"{TRUST_DOMAIN}\"\n\
+         data_dir = {data}\n\n\
+         [log]\n\
+         level = \"warn\"\n\n\
+         [metrics]\n\
+         enabled = false\n\n\
+         [http]\n\
+         listen = \"127.0.0.1:0\"\n\n\
+         [grpc]\n\
+         listen = \"127.0.0.1:0\"\n\n\
+         [mesh]\n\
+         enabled = false\n\n\
+         [authority]\n\
+         enabled = true\n\n\
+         [authority.log]\n\
+         code_signing_roots = {roots}\n\
+         batch_max_delay = \"5ms\"\n\
+         quota_per_second = 0\n",
+        data = quote(&dir.join("data")),
+        roots = quote(&dir.join("ca.pem")),
+    )
+}
+
+/// Nearest-rank percentile of sorted microseconds, in ms.
+fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted_us.len() as f64).ceil() as usize;
+    sorted_us[rank.clamp(1, sorted_us.len()) - 1] as f64 / 1000.0
+}
+
+/// Checks one answer: the artifact's one record, by the bench's signer, allowed.
+fn check(answer: &pb::GetProvenanceResponse, digest: &str) -> Result<(), String> {
+    let allowed = answer.verdict.as_ref().is_some_and(|v| v.allowed);
+    match answer.records.as_slice() {
+        [record] if allowed && answer.digest == digest && record.kind == "hashedrekord" => Ok(()),
+        _ => Err(format!(
+            "wrong answer for {digest}: {} records, allowed {allowed}",
+            answer.records.len()
+        )),
+    }
+}
+
+/// Runs the bench (see the module documentation).
+pub async fn run(
+    args: &BenchLookupArgs,
+    progress: &mut dyn Write,
+) -> Result<LookupBenchReport, BenchLookupError> {
+    let dir = match &args.dir {
+        Some(dir) => WorkDir::keep(dir)?,
+        None => WorkDir::temporary()?,
+    };
+    let ca = BenchCa::generate(TRUST_DOMAIN)?;
+    write_file(&dir.path.join("ca.pem"), ca.root_pem())?;
+    write_file(&dir.path.join("node.toml"), &node_config(&dir.path))?;
+    let node = ChildNode::start(&provmesh_exe()?, &dir.path, "node").await?;
+    let result = measure(args, &ca, &node, progress).await;
+    let exit = node.stop().await;
+    if !exit.clean {
+        let _ = writeln!(progress, "warning: the bench's node: {}", exit.description);
+    }
+    result
+}
+
+async fn measure(
+    args: &BenchLookupArgs,
+    ca: &BenchCa,
+    node: &ChildNode,
+    progress: &mut dyn Write,
+) -> Result<LookupBenchReport, BenchLookupError> {
+    let missing = |what: &str| BenchLookupError::Node(format!("the ready file has no {what}"));
+    let http = node
+        .address("http")
+        .ok_or_else(|| missing("http"))?
+        .to_owned();
+    let grpc = node
+        .address("grpc")
+        .ok_or_else(|| missing("grpc"))?
+        .to_owned();
+
+    // Log the artifacts: one signature each, through the HTTP write API.
+    let signer = ca.issue_signer(
+        &format!("spiffe://{TRUST_DOMAIN}/bench/builder"),
+        Duration::from_secs(3600),
+    )?;
+    let client = reqwest::Client::new();
+    let mut digests = Vec::with_capacity(args.artifacts as usize);
+    for _ in 0..args.artifacts.max(1) {
+        let digest = random_digest()?;
+        let response = client
+            .post(format!("http://{http}/api/v1/log/entries"))
+            .header("content-type", "application/json")
+            .body(signer.hashedrekord(digest)?)
+            .send()
+            .await
+            .map_err(|e| BenchLookupError::Node(format!("cannot log an artifact: {e}")))?;
+        if response.status() != reqwest::StatusCode::CREATED {
+            return Err(BenchLookupError::Node(format!(
+                "logging an artifact: HTTP {}",
+                response.status()
+            )));
+        }
+        digests.push(format!("sha256:{}", hex::encode(digest)));
+    }
+    let _ = writeln!(progress, "logged {} artifacts", digests.len());
+    let digests = std::sync::Arc::new(digests);
+
+    let mut channels = Vec::with_capacity(args.clients as usize);
+    for _ in 0..args.clients.max(1) {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{grpc}"))
+            .map_err(|e| BenchLookupError::Node(e.to_string()))?
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .map_err(|e| BenchLookupError::Node(format!("cannot connect to {grpc}: {e}")))?;
+        channels.push(ProvenanceServiceClient::new(channel));
+    }
+
+    // Saturated: every client asks again as soon as it is answered.
+    let _ = writeln!(
+        progress,
+        "saturated: {} clients for {:?}…",
+        channels.len(),
+        args.duration
+    );
+    let deadline = Instant::now() + args.duration;
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, mut client) in channels.clone().into_iter().enumerate() {
+        let digests = std::sync::Arc::clone(&digests);
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            let mut n = i;
+            while Instant::now() < deadline {
+                let digest = &digests[n % digests.len()];
+                n = n.wrapping_mul(31).wrapping_add(7);
+                let sent = Instant::now();
+                let answer = client
+                    .get_provenance(pb::GetProvenanceRequest {
+                        digest: digest.clone(),
+                        policy: String::new(),
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .into_inner();
+                latencies.push(sent.elapsed().as_micros() as u64);
+                check(&answer, digest)?;
+            }
+            Ok::<_, String>(latencies)
+        });
+    }
+    let mut saturated = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let latencies = joined
+            .map_err(|e| BenchLookupError::Node(e.to_string()))?
+            .map_err(BenchLookupError::Node)?;
+        saturated.extend(latencies);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    saturated.sort_unstable();
+
+    // Paced: lookup j is due at start + j / rate, spread over the clients.
+    let (mut paced, mut max_lag_us) = (Vec::new(), 0u64);
+    if args.rate > 0 {
+        let _ = writeln!(
+            progress,
+            "paced: {}/s for {:?}…",
+            args.rate, args.paced_duration
+        );
+        let total = (f64::from(args.rate) * args.paced_duration.as_secs_f64()) as u64;
+        let clients = channels.len() as u64;
+        let interval = Duration::from_secs_f64(1.0 / f64::from(args.rate));
+        let start = Instant::now() + Duration::from_millis(50);
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, mut client) in channels.into_iter().enumerate() {
+            let digests = std::sync::Arc::clone(&digests);
+            tasks.spawn(async move {
+                let mut latencies = Vec::new();
+                let mut max_lag = 0u64;
+                let mut j = i as u64;
+                while j < total {
+                    let due = start + interval * u32::try_from(j).unwrap_or(u32::MAX);
+                    tokio::time::sleep_until(due.into()).await;
+                    max_lag = max_lag.max(due.elapsed().as_micros() as u64);
+                    let digest = &digests[(j as usize) % digests.len()];
+                    let answer = client
+                        .get_provenance(pb::GetProvenanceRequest {
+                            digest: digest.clone(),
+                            policy: String::new(),
+                        })
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .into_inner();
+                    latencies.push(due.elapsed().as_micros() as u64);
+                    check(&answer, digest)?;
+                    j += clients;
+                }
+                Ok::<_, String>((latencies, max_lag))
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let (latencies, lag) = joined
+                .map_err(|e| BenchLookupError::Node(e.to_string()))?
+                .map_err(BenchLookupError::Node)?;
+            paced.extend(latencies);
+            max_lag_us = max_lag_us.max(lag);
+        }
+        paced.sort_unstable();
+    }
+
+    Ok(LookupBenchReport {
+        artifacts: args.artifacts.max(1),
+        clients: args.clients.max(1),
+        lookups: saturated.len() as u64,
+        lookups_per_sec: saturated.len() as f64 / elapsed.max(f64::EPSILON),
+        saturated_p50_ms: percentile_ms(&saturated, 50.0),
+        saturated_p99_ms: percentile_ms(&saturated, 99.0),
+        rate: args.rate,
+        p50_ms: percentile_ms(&paced, 50.0),
+        p99_ms: percentile_ms(&paced, 99.0),
+        max_send_lag_ms: max_lag_us as f64 / 1000.0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank_in_ms() {
+        let values: Vec<u64> = (1..=100).map(|v| v * 1000).collect();
+        assert_eq!(percentile_ms(&values, 50.0), 50.0);
+        assert_eq!(percentile_ms(&values, 99.0), 99.0);
+        assert_eq!(percentile_ms(&[], 99.0), 0.0);
+    }
+
+    #[test]
+    fn a_wrong_answer_is_refused() {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let mut answer = pb::GetProvenanceResponse {
+            digest: digest.clone(),
+            records: vec![pb::ProvenanceRecord {
+                kind: "hashedrekord".into(),
+                ..Default::default()
+            }],
+            verdict: Some(pb::Verdict {
+                allowed: true,
+                reasons: vec![],
+            }),
+        };
+        assert!(check(&answer, &digest).is_ok());
+        answer.records.clear();
+        assert!(check(&answer, &digest).is_err());
+    }
+}
