@@ -222,6 +222,44 @@ pub struct AuthorityConfig {
     pub ca: CodeSigningCaConfig,
     /// `[authority.witness]`: the domain's witness.
     pub witness: WitnessConfig,
+    /// `[authority.monitor]`: identity monitoring of the domain's log.
+    pub monitor: MonitorConfig,
+}
+
+/// `[authority.monitor]`: identity monitoring. Every entry of the domain's log is checked,
+/// as it is indexed, against the identities allowed to sign for the domain; an entry
+/// signed by any other raises an alert (a warning in the node's log, the
+/// `provmesh_index_identity_alerts_total` metric, the `WatchAlerts` gRPC stream).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct MonitorConfig {
+    /// The SPIFFE IDs allowed to sign, exact or a prefix ending in `*`; empty (the
+    /// default): every identity the CA certified.
+    #[serde(deserialize_with = "de_signer_patterns")]
+    pub allowed_signers: Vec<provmesh_protocol::policy::Pattern>,
+}
+
+fn de_signer_patterns<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<provmesh_protocol::policy::Pattern>, D::Error> {
+    use provmesh_protocol::policy::Pattern;
+    let items = Vec::<String>::deserialize(d)?;
+    items
+        .iter()
+        .map(|s| match Pattern::parse(s) {
+            Pattern::Prefix(prefix) if prefix.starts_with("spiffe://") => {
+                Ok(Pattern::Prefix(prefix))
+            }
+            Pattern::Exact(id) if provmesh_protocol::spiffe::SpiffeId::parse(&id).is_ok() => {
+                Ok(Pattern::Exact(id))
+            }
+            _ => Err(D::Error::custom(format!(
+                "{s:?} is neither a SPIFFE ID nor a prefix of one ending in * \
+                 (e.g. \"spiffe://org-a.example/ci/*\")"
+            ))),
+        })
+        .collect()
 }
 
 /// `[authority.witness]`: the domain's witness, cosigning other logs' checkpoints over
@@ -1172,6 +1210,13 @@ enabled = {witness_enabled}
 # [[authority.witness.logs]]
 # origin = "log.external.example"
 # key = "log.external.example+1a2b3c4d+AQ…"
+
+[authority.monitor]
+# Identity monitoring: the SPIFFE IDs allowed to sign for this domain (exact, or a prefix
+# ending in *). An entry of the log signed by any other raises an alert (log line,
+# metric, WatchAlerts). Default: empty, every identity the CA certified.
+allowed_signers = []
+# allowed_signers = ["spiffe://example.org/ci/*"]
 
 [authority.log]
 # The log's origin (checkpoint key name); default "log.<trust domain>". Never changes.

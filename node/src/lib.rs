@@ -19,6 +19,7 @@
 //! | [`mesh`] | the libp2p mesh: swarm, node and domain records, checkpoint gossip, the SPIFFE bundle endpoint |
 //! | [`witness`] | the domain's witness on the authority: tlog-witness `add-checkpoint`, its store and key |
 //! | [`clock`] | the wall clock as the protocol sees it |
+//! | [`index`] | the provenance index: the own log's records verified once at ingest, for searches, watches and identity monitoring |
 //! | [`grpc`] | the gRPC API: `provmesh.v1` services, health checking and reflection |
 //! | [`run`] | starting a node from a configuration and running it until it is told to stop |
 //! | [`bench`] | load generators (`provmesh bench log`) and their signing fixture |
@@ -31,6 +32,7 @@ pub mod clock;
 pub mod config;
 pub mod grpc;
 pub mod identity;
+pub mod index;
 pub mod keyfile;
 pub mod log;
 pub mod lookup;

@@ -237,6 +237,23 @@ pub async fn start_with(
     } else {
         None
     };
+    // The provenance index of the domain's log, on the authority.
+    let index = match &log {
+        Some(log) => {
+            let (handle, task) = crate::index::start(
+                &data_dir.join("index"),
+                log.clone(),
+                config.node.trust_domain.clone(),
+                config.authority.monitor.allowed_signers.clone(),
+                metrics.component("index"),
+                shutdown.clone(),
+            )
+            .map_err(RunError::Index)?;
+            tasks.spawn("provenance index", task);
+            Some(handle)
+        }
+        None => None,
+    };
     let ca = match (ca_keys, &log) {
         (Some(keys), Some(log)) => {
             let settings = CaSettings {
@@ -304,6 +321,7 @@ pub async fn start_with(
         let routes = crate::grpc::routes(
             log.clone(),
             mesh.clone(),
+            index.clone(),
             Some(config.node.trust_domain.clone()),
             config.http.max_request_bytes,
         )
@@ -571,6 +589,9 @@ pub enum RunError {
     /// The gRPC services could not be built.
     #[error("cannot build the gRPC services: {0}")]
     Grpc(#[source] crate::grpc::RoutesError),
+    /// The provenance index could not be opened.
+    #[error("provenance index: {0}")]
+    Index(#[source] crate::index::IndexStoreError),
     /// The signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(#[source] std::io::Error),

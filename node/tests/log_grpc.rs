@@ -34,6 +34,7 @@ use provmesh_node::log::service::LogSettings;
 use provmesh_node::shutdown::{self, ShutdownTrigger};
 use provmesh_protocol::log::quota::QuotaConfig;
 use provmesh_protocol::merkle::{verify_consistency, verify_inclusion};
+use provmesh_protocol::policy::Pattern;
 use sha2::{Digest as _, Sha256};
 use tokio::task::JoinHandle;
 use tonic::transport::{Channel, Endpoint};
@@ -45,6 +46,9 @@ use tonic_reflection::pb::v1::ServerReflectionRequest;
 use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+/// The identity monitoring of the test index allows this signer only (the fixture's).
+const ALLOWED_SIGNER: &str = "spiffe://org-a.example/build";
 
 /// The request limit of the test servers: small, so that the limit is cheap to test.
 const MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -61,6 +65,9 @@ struct TestLog {
     /// how the node looks while it shuts down.
     server_trigger: ShutdownTrigger,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
+    /// The provenance index of the log, allowing only the fixture's identity to sign.
+    index: JoinHandle<Result<(), std::convert::Infallible>>,
+    _index_dir: tempfile::TempDir,
 }
 
 impl Deref for TestLog {
@@ -78,18 +85,31 @@ impl TestLog {
 
     async fn start_with(settings: LogSettings, published: Option<Vec<u8>>) -> TestLog {
         let running = RunningLog::start(settings, published);
-        // The log and the provenance lookups over it, as on an authority outside a mesh.
+        let (server_trigger, server_shutdown) = shutdown::channel();
+        // The log and the provenance lookups and index over it, as on an authority outside
+        // a mesh.
+        let index_dir = tempfile::tempdir().unwrap();
+        let trust_domain = provmesh_protocol::spiffe::TrustDomain::parse("org-a.example").unwrap();
+        let (index, index_task) = provmesh_node::index::start(
+            index_dir.path(),
+            running.handle.clone(),
+            trust_domain.clone(),
+            vec![Pattern::Exact(ALLOWED_SIGNER.to_owned())],
+            &mut prometheus_client::registry::Registry::default(),
+            server_shutdown.clone(),
+        )
+        .unwrap();
         let routes = grpc::routes(
             Some(running.handle.clone()),
             None,
-            Some(provmesh_protocol::spiffe::TrustDomain::parse("org-a.example").unwrap()),
+            Some(index),
+            Some(trust_domain),
             MAX_MESSAGE_BYTES,
         )
         .await
         .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let (server_trigger, server_shutdown) = shutdown::channel();
         let server = tokio::spawn(grpc::serve(listener, routes, server_shutdown));
         let channel = within(
             Endpoint::from_shared(format!("http://{address}"))
@@ -104,6 +124,8 @@ impl TestLog {
             channel,
             server_trigger,
             server,
+            index: tokio::spawn(index_task),
+            _index_dir: index_dir,
         }
     }
 
@@ -161,6 +183,7 @@ impl TestLog {
     async fn stop(mut self) {
         self.server_trigger.trigger();
         within(self.server).await.unwrap().unwrap();
+        within(self.index).await.unwrap().unwrap();
         self.running.stop().await;
     }
 }
@@ -757,4 +780,224 @@ async fn provenance_lookups_answer_and_refuse_cleanly() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+}
+
+/// `SearchProvenance`, `WatchEntries` and `WatchAlerts` over the log's index: every
+/// record found by signer and digest, page by page; a watch replays from a cursor and
+/// then streams new records; an entry signed by an identity outside the allowed ones
+/// raises an alert; bad filters, page sizes and tokens are INVALID_ARGUMENT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_and_watch_the_index() {
+    use provmesh_node::grpc::v1::provenance_service_client::ProvenanceServiceClient;
+    use provmesh_node::grpc::v1::{
+        RecordFilter, SearchProvenanceRequest, WatchAlertsRequest, WatchEntriesRequest,
+    };
+    use tokio_stream::StreamExt as _;
+
+    let log = TestLog::start().await;
+    let mut client = ProvenanceServiceClient::new(log.channel.clone());
+    let signer = log.code_signer();
+    for n in 0..5u8 {
+        log.created(hashedrekord(&signer, &[b'a', n])).await;
+    }
+    // Indexing follows the log's checkpoints: wait until it holds the five.
+    within(async {
+        loop {
+            let page = client
+                .search_provenance(SearchProvenanceRequest::default())
+                .await
+                .unwrap()
+                .into_inner();
+            if page.records.len() == 5 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    // Live watches, from now on: every record, and the alerts.
+    let mut live = within(client.watch_entries(WatchEntriesRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut alerts = within(client.watch_alerts(WatchAlertsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    let intruder = log.code_signer_as("spiffe://org-a.example/intruder");
+    log.created(hashedrekord(&intruder, b"smuggled")).await;
+
+    let streamed = within(live.next()).await.unwrap().unwrap();
+    assert_eq!(streamed.log_index, 5);
+    assert_eq!(streamed.signer, "spiffe://org-a.example/intruder");
+    let alert = within(alerts.next()).await.unwrap().unwrap();
+    assert_eq!(alert.record.as_ref().unwrap().log_index, 5);
+    assert!(
+        alert.reason.contains("not among the identities allowed"),
+        "{}",
+        alert.reason
+    );
+
+    // Search by signer, two per page: the fixture's five, newest first.
+    let search =
+        |filter: RecordFilter, page_size: i32, page_token: String| SearchProvenanceRequest {
+            filter: Some(filter),
+            page_size,
+            page_token,
+        };
+    let by_signer = RecordFilter {
+        signer: ALLOWED_SIGNER.to_owned(),
+        ..RecordFilter::default()
+    };
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = within(client.search_provenance(search(by_signer.clone(), 2, token)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.records.len() <= 2);
+        seen.extend(page.records.iter().map(|r| r.log_index));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(seen, vec![4, 3, 2, 1, 0]);
+    // By digest, and by signer prefix.
+    let digest = format!("sha256:{}", hex::encode(Sha256::digest(b"smuggled")));
+    let found = within(client.search_provenance(search(
+        RecordFilter {
+            subject_digest: digest.clone(),
+            ..RecordFilter::default()
+        },
+        0,
+        String::new(),
+    )))
+    .await
+    .unwrap()
+    .into_inner();
+    assert_eq!(found.records.len(), 1);
+    assert_eq!(found.records[0].subjects[0].digest, digest);
+    let all = within(client.search_provenance(search(
+        RecordFilter {
+            signer: "spiffe://org-a.example/*".to_owned(),
+            ..RecordFilter::default()
+        },
+        1000,
+        String::new(),
+    )))
+    .await
+    .unwrap()
+    .into_inner();
+    assert_eq!(all.records.len(), 6);
+
+    // A watch from a cursor replays what came after it, then goes on live.
+    let after = all.records[3].cursor.clone(); // entry 2
+    let mut replay = within(client.watch_entries(WatchEntriesRequest {
+        filter: Some(by_signer.clone()),
+        after,
+    }))
+    .await
+    .unwrap()
+    .into_inner();
+    for expected in [3, 4] {
+        assert_eq!(
+            within(replay.next()).await.unwrap().unwrap().log_index,
+            expected
+        );
+    }
+    log.created(hashedrekord(&signer, b"later")).await;
+    assert_eq!(within(replay.next()).await.unwrap().unwrap().log_index, 6);
+
+    // Bad input: INVALID_ARGUMENT with the reason, for every RPC.
+    for (request, needle) in [
+        (
+            search(
+                RecordFilter {
+                    subject_digest: "sha256:12".into(),
+                    ..RecordFilter::default()
+                },
+                0,
+                String::new(),
+            ),
+            "subject digest",
+        ),
+        (
+            search(
+                RecordFilter {
+                    signer: "x".repeat(5000),
+                    ..RecordFilter::default()
+                },
+                0,
+                String::new(),
+            ),
+            "longer than",
+        ),
+        (
+            search(
+                RecordFilter {
+                    integrated_after: 10,
+                    integrated_before: 5,
+                    ..RecordFilter::default()
+                },
+                0,
+                String::new(),
+            ),
+            "time range is empty",
+        ),
+        (
+            search(RecordFilter::default(), -1, String::new()),
+            "negative",
+        ),
+        (
+            search(
+                RecordFilter::default(),
+                i32::MAX,
+                "c99999999999999999999999".into(),
+            ),
+            "not one this node gave",
+        ),
+        (
+            search(RecordFilter::default(), 10, "\u{0}garbage".into()),
+            "not one this node gave",
+        ),
+    ] {
+        expect_code(
+            client.search_provenance(request).await,
+            Code::InvalidArgument,
+            needle,
+        );
+    }
+    // A page size far beyond the limit is served as the largest page.
+    let huge =
+        within(client.search_provenance(search(RecordFilter::default(), i32::MAX, String::new())))
+            .await
+            .unwrap()
+            .into_inner();
+    assert_eq!(huge.records.len(), 7);
+    expect_code(
+        client
+            .watch_entries(WatchEntriesRequest {
+                filter: Some(RecordFilter {
+                    trust_domain: "Not A Domain".into(),
+                    ..RecordFilter::default()
+                }),
+                after: String::new(),
+            })
+            .await,
+        Code::InvalidArgument,
+        "trust domain",
+    );
+    expect_code(
+        client
+            .watch_alerts(WatchAlertsRequest {
+                after: "cursor".into(),
+            })
+            .await,
+        Code::InvalidArgument,
+        "not one this node gave",
+    );
+    drop((live, alerts, replay));
+    log.stop().await;
 }

@@ -13,6 +13,7 @@
 //! | [`note`] | C2SP signed notes: parse, sign, verify (Ed25519, ECDSA P-256, cosignature keys) |
 //! | [`policy`] | provenance policies: the TOML format, and the verdict on an artifact's verified records |
 //! | [`provenance`] | provenance records: a log entry opened and checked (signer, subjects, statement, builder), and its bundle |
+//! | [`index`] | the provenance index: what a verified record is indexed under, search queries and their matching, identity monitoring |
 //! | [`checkpoint`] | C2SP tlog-checkpoint bodies |
 //! | [`cosignature`] | C2SP tlog-cosignature/v1 |
 //! | [`dsse`] | DSSE v1 envelopes and PAE |
@@ -39,6 +40,7 @@ pub mod evidence;
 pub mod federation;
 #[doc(hidden)]
 pub mod fuzz_targets;
+pub mod index;
 pub mod intoto;
 pub mod log;
 pub mod machine;

@@ -111,7 +111,8 @@ impl Pattern {
         }
     }
 
-    fn parse(text: &str) -> Pattern {
+    /// Reads a pattern: a trailing `*` makes it a prefix.
+    pub fn parse(text: &str) -> Pattern {
         match text.strip_suffix('*') {
             Some(prefix) => Pattern::Prefix(prefix.to_owned()),
             None => Pattern::Exact(text.to_owned()),

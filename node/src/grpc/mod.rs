@@ -62,7 +62,8 @@ pub enum RoutesError {
 
 /// The gRPC routes of a node: `provmesh.v1.LogService` over `log` (on the authority),
 /// `provmesh.v1.MeshService` over `mesh` (when the node is in the mesh),
-/// `provmesh.v1.ProvenanceService` over both when the node's `trust_domain` is given, health
+/// `provmesh.v1.ProvenanceService` over both and the provenance `index` (searches and
+/// watches) when the node's `trust_domain` is given, health
 /// checking (each running service reported `SERVING`) and server reflection.
 ///
 /// `max_message_bytes` bounds a request message (a proposed entry, in practice): use the
@@ -71,6 +72,7 @@ pub enum RoutesError {
 pub async fn routes(
     log: Option<LogHandle>,
     mesh: Option<MeshHandle>,
+    index: Option<crate::index::IndexHandle>,
     trust_domain: Option<provmesh_protocol::spiffe::TrustDomain>,
     max_message_bytes: usize,
 ) -> Result<Routes, RoutesError> {
@@ -78,6 +80,7 @@ pub async fn routes(
         Some(td) if log.is_some() || mesh.is_some() => Some(provenance::ProvenanceGrpc::new(
             log.clone(),
             mesh.clone(),
+            index,
             td,
         )),
         _ => None,

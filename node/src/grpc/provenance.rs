@@ -5,20 +5,29 @@
 //! other log is asked over the mesh (its domain's authority answers), and each record it
 //! returns is checked under that domain's accepted keys before it is used: bundle,
 //! logged body, kept attestation, witnesses. A record that fails is left out, logged.
+//!
+//! Searches and watches read the node's provenance index ([`crate::index`]), whose
+//! records were verified once when they were indexed.
 
 use std::collections::BTreeSet;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use provmesh_protocol::log::SignedCheckpointNote;
+use provmesh_protocol::index::{Cursor, DEFAULT_PAGE_SIZE, QueryText, SearchQuery};
+
 use provmesh_protocol::policy::{Policy, RecordFacts};
 use provmesh_protocol::provenance::{PreparedDomain, Record};
 use provmesh_protocol::spiffe::TrustDomain;
 use tonic::{Request, Response, Status};
 
+use tokio::sync::{broadcast, mpsc};
+
 use super::v1::{
-    GetProvenanceRequest, GetProvenanceResponse, ProvenanceRecord, Reason,
-    provenance_service_server,
+    GetProvenanceRequest, GetProvenanceResponse, IdentityAlert, IndexedRecord, IndexedSubject,
+    ProvenanceRecord, Reason, RecordFilter, SearchProvenanceRequest, SearchProvenanceResponse,
+    WatchAlertsRequest, WatchEntriesRequest, provenance_service_server,
 };
+use crate::index::{IndexEvent, IndexHandle};
 use crate::log::LogHandle;
 use crate::mesh::MeshHandle;
 use crate::provenance::{AnswerCache, LogStanding, RemoteAnswers, cached_local_records};
@@ -31,14 +40,17 @@ pub struct ProvenanceGrpc {
     trust_domain: TrustDomain,
     /// The own log's answers, opened and checked once.
     cache: Arc<AnswerCache>,
+    /// The provenance index, for searches and watches.
+    index: Option<IndexHandle>,
 }
 
 impl ProvenanceGrpc {
-    /// The service of a node of `trust_domain`: over its `log` (the authority), and over
-    /// the logs of the federation through `mesh`.
+    /// The service of a node of `trust_domain`: over its `log` (the authority), over the
+    /// logs of the federation through `mesh`, and searching its `index`.
     pub fn new(
         log: Option<LogHandle>,
         mesh: Option<MeshHandle>,
+        index: Option<IndexHandle>,
         trust_domain: TrustDomain,
     ) -> Self {
         Self {
@@ -46,8 +58,175 @@ impl ProvenanceGrpc {
             mesh,
             trust_domain,
             cache: Arc::new(AnswerCache::default()),
+            index,
         }
     }
+
+    fn index(&self) -> Result<&IndexHandle, Status> {
+        self.index.as_ref().ok_or_else(|| {
+            Status::failed_precondition(
+                "this node keeps no provenance index: ask its domain's authority, which indexes the domain's log",
+            )
+        })
+    }
+}
+
+/// How many records a watch buffers for a slow client before it waits on it.
+const WATCH_BUFFER: usize = 64;
+
+/// How many records a watch reads from the index at once when it replays.
+const REPLAY_CHUNK: usize = 256;
+
+/// The stream of a watch.
+type WatchStream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
+
+fn search_query(filter: Option<RecordFilter>) -> Result<SearchQuery, Status> {
+    let filter = filter.unwrap_or_default();
+    SearchQuery::parse(&QueryText {
+        signer: &filter.signer,
+        builder: &filter.builder_id,
+        predicate_type: &filter.predicate_type,
+        subject_name: &filter.subject_name,
+        subject_digest: &filter.subject_digest,
+        trust_domain: &filter.trust_domain,
+        integrated_after: filter.integrated_after,
+        integrated_before: filter.integrated_before,
+    })
+    .map_err(|e| Status::invalid_argument(format!("filter: {e}")))
+}
+
+/// A page token or cursor: empty is none; anything else must be one this node gave.
+fn cursor(field: &str, token: &str) -> Result<Option<Cursor>, Status> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    Cursor::from_token(token).map(Some).ok_or_else(|| {
+        Status::invalid_argument(format!(
+            "{field} {:?} is not one this node gave",
+            token.chars().take(40).collect::<String>()
+        ))
+    })
+}
+
+fn indexed_message(
+    cursor: Cursor,
+    record: &provmesh_protocol::index::IndexedRecord,
+) -> IndexedRecord {
+    IndexedRecord {
+        cursor: cursor.to_token(),
+        trust_domain: record.trust_domain.clone(),
+        log_origin: record.log_origin.clone(),
+        log_index: record.log_index,
+        integrated_time: record.integrated_time,
+        kind: record.kind.clone(),
+        signer: record.signer.clone(),
+        builder_id: record.builder_id.clone().unwrap_or_default(),
+        predicate_type: record.predicate_type.clone().unwrap_or_default(),
+        subjects: record
+            .subjects
+            .iter()
+            .map(|s| IndexedSubject {
+                name: s.name.clone(),
+                digest: if s.sha256.is_empty() {
+                    String::new()
+                } else {
+                    format!("sha256:{}", s.sha256)
+                },
+            })
+            .collect(),
+    }
+}
+
+/// Streams what `pick` makes of the records indexed after `after` (replayed from the
+/// store first, when given) and then of each record as it is indexed, until the client
+/// goes away or the node stops. A watcher that falls more than
+/// [`crate::index::WATCH_QUEUE`] records behind gets `RESOURCE_EXHAUSTED` with the
+/// cursor to resume from.
+fn watch<T, F>(index: &IndexHandle, after: Option<Cursor>, pick: F) -> WatchStream<T>
+where
+    T: Send + 'static,
+    F: Fn(&IndexEvent) -> Option<T> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(WATCH_BUFFER);
+    // Subscribed before the replay, so that nothing indexed meanwhile is missed; what
+    // both see is sent once (by cursor).
+    let mut live = index.subscribe();
+    let store = Arc::clone(index.store());
+    let shutdown = index.shutdown().clone();
+    tokio::spawn(async move {
+        let mut last = after;
+        if after.is_some() {
+            loop {
+                let store = Arc::clone(&store);
+                let from = last;
+                let chunk = match tokio::task::spawn_blocking(move || {
+                    store.after(from, REPLAY_CHUNK)
+                })
+                .await
+                {
+                    Ok(Ok(chunk)) => chunk,
+                    Ok(Err(e)) => {
+                        let _ = tx.send(Err(Status::internal(e.to_string()))).await;
+                        return;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(Status::internal(e.to_string()))).await;
+                        return;
+                    }
+                };
+                if chunk.is_empty() {
+                    break;
+                }
+                for (cursor, record, alert) in chunk {
+                    last = Some(cursor);
+                    let event = IndexEvent {
+                        cursor,
+                        record,
+                        alert,
+                    };
+                    if let Some(item) = pick(&event)
+                        && tx.send(Ok(item)).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+        loop {
+            let event = tokio::select! {
+                event = live.recv() => event,
+                () = tx.closed() => return,
+                () = shutdown.triggered() => {
+                    let _ = tx.send(Err(Status::unavailable("the node is shutting down"))).await;
+                    return;
+                }
+            };
+            match event {
+                Ok(event) => {
+                    if last.is_some_and(|l| event.cursor <= l) {
+                        continue;
+                    }
+                    last = Some(event.cursor);
+                    if let Some(item) = pick(&event)
+                        && tx.send(Ok(item)).await.is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    let resume = last.map(Cursor::to_token).unwrap_or_default();
+                    let _ = tx
+                        .send(Err(Status::resource_exhausted(format!(
+                            "the watch fell {missed} records behind; watch again with after = {resume:?}"
+                        ))))
+                        .await;
+                    return;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
 /// Parses `sha256:<64 hex>` or 64 hex digits (either case).
@@ -142,38 +321,14 @@ impl Found {
 }
 
 impl ProvenanceGrpc {
-    /// What the mesh knows of the own log.
+    /// What the mesh knows of the own log (nothing outside a mesh).
     async fn standing(&self, log: &LogHandle) -> LogStanding {
-        let Some(mesh) = &self.mesh else {
-            return LogStanding::default();
-        };
-        let origin = log.origin().to_owned();
-        let cosigned = match mesh.checkpoint(origin.clone()).await {
-            Ok(Some(answer)) => answer.root_hash.as_slice().try_into().ok().map(|root| {
-                let witnesses = answer
-                    .cosignatures
-                    .iter()
-                    .filter_map(|c| TrustDomain::parse(&c.trust_domain).ok())
-                    .collect();
-                let note = SignedCheckpointNote {
-                    size: answer.size,
-                    root_hash: root,
-                    note: answer.checkpoint,
-                };
-                (Arc::new(note), witnesses)
-            }),
-            _ => None,
-        };
-        let equivocating = match mesh.status().await {
-            Ok(status) => status
-                .logs
-                .iter()
-                .any(|l| l.origin == origin && l.equivocating),
-            Err(_) => false,
-        };
-        LogStanding {
-            cosigned,
-            equivocating,
+        match &self.mesh {
+            Some(mesh) => mesh
+                .standing(log.origin().to_owned())
+                .await
+                .unwrap_or_default(),
+            None => LogStanding::default(),
         }
     }
 
@@ -264,6 +419,71 @@ fn check_remote(answers: RemoteAnswers, digest: [u8; 32]) -> Vec<Found> {
 
 #[tonic::async_trait]
 impl provenance_service_server::ProvenanceService for ProvenanceGrpc {
+    type WatchEntriesStream = WatchStream<IndexedRecord>;
+    type WatchAlertsStream = WatchStream<IdentityAlert>;
+
+    async fn search_provenance(
+        &self,
+        request: Request<SearchProvenanceRequest>,
+    ) -> Result<Response<SearchProvenanceResponse>, Status> {
+        let request = request.into_inner();
+        let index = self.index()?;
+        let query = search_query(request.filter)?;
+        let page_size = match usize::try_from(request.page_size) {
+            Ok(0) => DEFAULT_PAGE_SIZE,
+            Ok(n) => n,
+            Err(_) => {
+                return Err(Status::invalid_argument(format!(
+                    "page_size {} is negative",
+                    request.page_size
+                )));
+            }
+        };
+        let before = cursor("page_token", &request.page_token)?;
+        let store = Arc::clone(index.store());
+        let page = tokio::task::spawn_blocking(move || store.search(&query, page_size, before))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(SearchProvenanceResponse {
+            records: page
+                .records
+                .iter()
+                .map(|(c, r)| indexed_message(*c, r))
+                .collect(),
+            next_page_token: page.next.map(Cursor::to_token).unwrap_or_default(),
+        }))
+    }
+
+    async fn watch_entries(
+        &self,
+        request: Request<WatchEntriesRequest>,
+    ) -> Result<Response<Self::WatchEntriesStream>, Status> {
+        let request = request.into_inner();
+        let index = self.index()?;
+        let query = search_query(request.filter)?;
+        let after = cursor("after", &request.after)?;
+        Ok(Response::new(watch(index, after, move |event| {
+            query
+                .matches(&event.record)
+                .then(|| indexed_message(event.cursor, &event.record))
+        })))
+    }
+
+    async fn watch_alerts(
+        &self,
+        request: Request<WatchAlertsRequest>,
+    ) -> Result<Response<Self::WatchAlertsStream>, Status> {
+        let index = self.index()?;
+        let after = cursor("after", &request.into_inner().after)?;
+        Ok(Response::new(watch(index, after, |event| {
+            event.alert.as_ref().map(|reason| IdentityAlert {
+                record: Some(indexed_message(event.cursor, &event.record)),
+                reason: reason.clone(),
+            })
+        })))
+    }
+
     async fn get_provenance(
         &self,
         request: Request<GetProvenanceRequest>,

@@ -400,6 +400,9 @@ impl MeshTask {
             }
             Command::Lookup { sha256, reply } => self.start_lookup(sha256, reply),
             Command::Respond { channel, response } => self.respond(channel, &response),
+            Command::Standing(origin, reply) => {
+                let _ = reply.send(self.standing(&origin));
+            }
             Command::Checkpoint(origin, reply) => {
                 let _ = reply.send(self.served_checkpoint(&origin));
             }
@@ -1429,6 +1432,25 @@ impl MeshTask {
         }
     }
 
+    /// What the mesh knows of the log `origin`: the checkpoint it serves, with the
+    /// domains that cosigned it, and whether evidence convicts the log.
+    fn standing(&self, origin: &str) -> crate::provenance::LogStanding {
+        let cosigned = self.checkpoints.cosigned(origin).map(|c| {
+            (
+                Arc::new(provmesh_protocol::log::SignedCheckpointNote {
+                    size: c.size,
+                    root_hash: c.root,
+                    note: c.served_note(),
+                }),
+                c.cosignatures.domains().cloned().collect(),
+            )
+        });
+        crate::provenance::LogStanding {
+            cosigned,
+            equivocating: self.evidence_per_log.contains_key(origin),
+        }
+    }
+
     /// Serves a peer's lookup from the own log (authority), off the task: reading the
     /// store and checking the records is blocking work.
     fn serve_lookup(&mut self, sha256: [u8; 32], channel: ResponseChannel<Vec<u8>>) {
@@ -1439,21 +1461,7 @@ impl MeshTask {
             );
             return;
         };
-        let origin = log.origin().to_owned();
-        let cosigned = self.checkpoints.cosigned(&origin).map(|c| {
-            (
-                Arc::new(provmesh_protocol::log::SignedCheckpointNote {
-                    size: c.size,
-                    root_hash: c.root,
-                    note: c.served_note(),
-                }),
-                c.cosignatures.domains().cloned().collect(),
-            )
-        });
-        let standing = crate::provenance::LogStanding {
-            cosigned,
-            equivocating: self.evidence_per_log.contains_key(&origin),
-        };
+        let standing = self.standing(log.origin());
         let commands = self.self_commands.clone();
         tokio::task::spawn_blocking(move || {
             let response = match crate::provenance::local_records(&log, &sha256, &standing) {

@@ -32,6 +32,8 @@ pub(crate) enum Command {
         String,
         oneshot::Sender<Option<pb::GetCosignedCheckpointResponse>>,
     ),
+    /// What the mesh knows of a log, for provenance answers.
+    Standing(String, oneshot::Sender<crate::provenance::LogStanding>),
     /// The domain's witness (on the authority), to cosign the checkpoints of the logs
     /// it witnesses as the mesh adopts them.
     AttachWitness(crate::witness::WitnessHandle),
@@ -134,6 +136,20 @@ impl MeshHandle {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Lookup { sha256, reply })
+            .await
+            .map_err(|_| MeshStopped)?;
+        answer.await.map_err(|_| MeshStopped)
+    }
+
+    /// What the mesh knows of the log `origin`: its cosigned checkpoint with the
+    /// cosigning domains, and whether it is proven to have equivocated.
+    pub async fn standing(
+        &self,
+        origin: String,
+    ) -> Result<crate::provenance::LogStanding, MeshStopped> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Standing(origin, reply))
             .await
             .map_err(|_| MeshStopped)?;
         answer.await.map_err(|_| MeshStopped)

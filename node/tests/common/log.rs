@@ -177,6 +177,12 @@ impl RunningLog {
         self.ca.issue_signer(SPIFFE_ID, LEAF_VALIDITY).unwrap()
     }
 
+    /// A signer the log admits for another identity of the domain.
+    #[allow(dead_code, reason = "only log_grpc signs as another identity")]
+    pub(crate) fn code_signer_as(&self, spiffe_id: &str) -> Signer {
+        self.ca.issue_signer(spiffe_id, LEAF_VALIDITY).unwrap()
+    }
+
     /// A signer whose leaf chains to the log's root but has the clientAuth purpose instead
     /// of codeSigning.
     #[allow(dead_code, reason = "only log_http sends such an entry")]
