@@ -73,6 +73,12 @@ pub enum Command {
     /// verdict under a policy. Exit status 0 when the verdict is "allowed", 1 when
     /// "denied", 2 when the lookup failed.
     Lookup(LookupArgs),
+    /// Search a node's provenance index: the records matching every filter given (by
+    /// signer, builder, predicate type, subject, trust domain, time), newest first; with
+    /// --watch, stream them as they are indexed, until interrupted. The authority indexes
+    /// its domain's log. Each record was verified when it was indexed; `provmesh lookup`
+    /// on a subject digest returns it with its bundle and a verdict.
+    Search(SearchArgs),
     /// The domain's trust for verifiers (Sigstore trusted_root.json / ClientTrustConfig).
     #[command(subcommand)]
     TrustRoot(TrustRootCommand),
@@ -112,7 +118,57 @@ pub struct LookupArgs {
     pub bundles: Option<PathBuf>,
 }
 
-/// The output formats of `provmesh lookup`.
+/// Arguments of `provmesh search`.
+#[derive(Debug, Args)]
+#[non_exhaustive]
+pub struct SearchArgs {
+    /// The signer's SPIFFE ID; a trailing `*` makes it a prefix
+    /// (`spiffe://org-a.example/ci/*`).
+    #[arg(long, value_name = "SPIFFE_ID")]
+    pub signer: Option<String>,
+    /// The SLSA builder id (`runDetails.builder.id`); a trailing `*` makes it a prefix.
+    #[arg(long, value_name = "ID")]
+    pub builder: Option<String>,
+    /// The predicate type, e.g. https://slsa.dev/provenance/v1.
+    #[arg(long, value_name = "URI")]
+    pub predicate_type: Option<String>,
+    /// A subject's name, exact.
+    #[arg(long, value_name = "NAME")]
+    pub subject: Option<String>,
+    /// A subject's digest, sha256:<64 hex>.
+    #[arg(long, value_name = "DIGEST")]
+    pub digest: Option<String>,
+    /// The trust domain whose log holds the record.
+    #[arg(long, value_name = "TRUST_DOMAIN")]
+    pub trust_domain: Option<String>,
+    /// Integrated at or after this time (RFC 3339 or Unix seconds).
+    #[arg(long, value_name = "TIME", value_parser = crate::search::parse_time)]
+    pub since: Option<i64>,
+    /// Integrated before this time (RFC 3339 or Unix seconds).
+    #[arg(long, value_name = "TIME", value_parser = crate::search::parse_time)]
+    pub until: Option<i64>,
+    /// The most records to print.
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: u32,
+    /// Go on from a previous search's `more: --page-token …`.
+    #[arg(long, value_name = "TOKEN", conflicts_with = "watch")]
+    pub page_token: Option<String>,
+    /// Stream matching records as they are indexed instead, until interrupted (one
+    /// table row or JSON line each).
+    #[arg(long)]
+    pub watch: bool,
+    /// With --watch: first the records indexed after this cursor (a record's `cursor`).
+    #[arg(long, value_name = "CURSOR", requires = "watch")]
+    pub after: Option<String>,
+    /// The node's gRPC address (HOST:PORT or http://HOST:PORT).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9090")]
+    pub node: String,
+    /// How to print the records (JSON: one document; with --watch, one line per record).
+    #[arg(long, value_enum, default_value = "table")]
+    pub output: LookupOutput,
+}
+
+/// The output formats of `provmesh lookup` and `provmesh search`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LookupOutput {
     /// Readable tables.
@@ -547,6 +603,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Bench(BenchCommand::Witness(args)) => cmd_bench_witness(&args),
         Command::Bench(BenchCommand::Lookup(args)) => cmd_bench_lookup(&args),
         Command::Lookup(args) => cmd_lookup(&args),
+        Command::Search(args) => cmd_search(&args),
         Command::Mesh(MeshCommand::Status(args)) => cmd_mesh_status(&args),
         Command::Mesh(MeshCommand::Checkpoint(args)) => cmd_mesh_checkpoint(&args),
         Command::Evidence(EvidenceCommand::Verify(args)) => cmd_evidence_verify(&args),
@@ -1084,6 +1141,57 @@ fn cmd_lookup(args: &LookupArgs) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+fn cmd_search(args: &SearchArgs) -> ExitCode {
+    use crate::search;
+    let text = |o: &Option<String>| o.clone().unwrap_or_default();
+    let filter = crate::grpc::v1::RecordFilter {
+        signer: text(&args.signer),
+        builder_id: text(&args.builder),
+        predicate_type: text(&args.predicate_type),
+        subject_name: text(&args.subject),
+        subject_digest: text(&args.digest),
+        trust_domain: text(&args.trust_domain),
+        integrated_after: args.since.unwrap_or(0),
+        integrated_before: args.until.unwrap_or(0),
+    };
+    if args.watch {
+        let json = args.output == LookupOutput::Json;
+        if !json {
+            println!("{}", search::HEADER.join("  "));
+        }
+        let watched = ask_node(search::watch(
+            &args.node,
+            filter,
+            text(&args.after),
+            |record| {
+                if json {
+                    println!("{}", search::record_json(record));
+                } else {
+                    println!("{}", search::row(record).join("  "));
+                }
+            },
+        ));
+        return match watched {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    print_from_node(
+        ask_node(search::fetch(
+            &args.node,
+            filter,
+            args.limit as usize,
+            text(&args.page_token),
+        )),
+        args.output == LookupOutput::Json,
+        search::to_json,
+        search::render,
+    )
 }
 
 fn cmd_mesh_checkpoint(args: &MeshCheckpointArgs) -> ExitCode {

@@ -21,6 +21,7 @@
 //! | [`clock`] | the wall clock as the protocol sees it |
 //! | [`index`] | the provenance index: the own log's records verified once at ingest, for searches, watches and identity monitoring |
 //! | [`grpc`] | the gRPC API: `provmesh.v1` services, health checking and reflection |
+//! | [`search`] | `provmesh search`: a node's provenance index by signer, builder, predicate type, subject, time; `--watch` streams |
 //! | [`run`] | starting a node from a configuration and running it until it is told to stop |
 //! | [`bench`] | load generators (`provmesh bench log`) and their signing fixture |
 
@@ -39,6 +40,7 @@ pub mod lookup;
 pub mod mesh;
 pub mod provenance;
 pub mod run;
+pub mod search;
 pub mod shutdown;
 pub mod signing;
 pub mod telemetry;

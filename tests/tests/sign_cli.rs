@@ -8,6 +8,7 @@
 //! provmesh attest artifact --slsa --builder-id … --build-type … --external-parameters … --bundle …
 //! provmesh trust-root export --authority URL --client-config --out trust.json
 //! provmesh lookup artifact --node GRPC [--policy policy.toml] [--bundles DIR]
+//! provmesh search --builder ID | --signer SPIFFE_ID [--limit N] [--page-token T] --node GRPC
 //! ```
 //!
 //! — then both `provmesh verify` and stock sigstore-python
@@ -401,6 +402,61 @@ fn a_build_signs_and_attests_and_both_verifiers_accept_it() {
     // A digest that is not one is refused before anything is looked up.
     let bad = provmesh(&["lookup", "sha256:xyz", "--node", &grpc]);
     assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
+
+    // Search: the authority's index finds the SLSA attestation by its builder, and all
+    // three records by signer, newest first, also one page at a time.
+    // The index follows the log's checkpoints: give it a moment to catch up.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let by_builder = loop {
+        let answer = provmesh_ok(&[
+            "search",
+            "--builder",
+            BUILDER_ID,
+            "--node",
+            &grpc,
+            "--output",
+            "json",
+        ]);
+        let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        if !answer["records"].as_array().unwrap().is_empty() || std::time::Instant::now() > deadline
+        {
+            break answer;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let found = by_builder["records"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "{by_builder:#}");
+    assert_eq!(found[0]["predicate_type"], "https://slsa.dev/provenance/v1");
+    assert_eq!(found[0]["signer"], IDENTITY);
+    let table = provmesh_ok(&[
+        "search", "--signer", IDENTITY, "--limit", "2", "--node", &grpc,
+    ]);
+    assert!(table.contains("records (2)"), "{table}");
+    assert!(table.contains(BUILDER_ID), "{table}");
+    let token = table
+        .lines()
+        .find_map(|l| l.strip_prefix("more: --page-token "))
+        .unwrap_or_else(|| panic!("no next page: {table}"));
+    let rest = provmesh_ok(&[
+        "search",
+        "--signer",
+        IDENTITY,
+        "--page-token",
+        token,
+        "--node",
+        &grpc,
+    ]);
+    assert!(rest.contains("records (1)"), "{rest}");
+    assert!(rest.contains("signature"), "{rest}");
+    let bad = provmesh(&["search", "--since", "yesterday", "--node", &grpc]);
+    assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
+    let refused_filter = provmesh(&["search", "--trust-domain", "Not A Domain", "--node", &grpc]);
+    assert!(!refused_filter.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused_filter.stderr).contains("not a SPIFFE trust domain"),
+        "{}",
+        describe(&refused_filter)
+    );
 
     // The verifiers work offline: the authority is gone from here on.
     authority.stop();
