@@ -39,6 +39,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("mesh_wire", mesh_wire),
     ("evidence", evidence),
     ("policy", policy),
+    ("search_query", search_query),
 ];
 
 /// Fixed keys so that verification code runs on fuzzed notes (a fuzzer can copy the key
@@ -526,5 +527,44 @@ pub fn policy(data: &[u8]) {
         for record in &verdict.records {
             assert_eq!(record.allowed, record.reasons.is_empty());
         }
+    }
+}
+
+/// Search criteria and index rows as a client or a damaged index gives them: the first
+/// eight lines are a query's criteria (signer, builder, predicate type, subject name,
+/// digest, trust domain, after, before), the whole input a page token and a stored row.
+/// Nothing panics; a query that parses matches a record only if the record meets it
+/// again after a round trip of the row.
+pub fn search_query(data: &[u8]) {
+    use crate::index::{Cursor, IndexedRecord, QueryText, SearchQuery};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Some(cursor) = Cursor::from_token(text) {
+        assert_eq!(cursor.to_token(), text);
+    }
+    let record = IndexedRecord::decode(data).ok();
+    let mut lines = text.split('\n');
+    let mut next = || lines.next().unwrap_or("");
+    let (signer, builder, predicate_type, subject_name, subject_digest, trust_domain) =
+        (next(), next(), next(), next(), next(), next());
+    let query = SearchQuery::parse(&QueryText {
+        signer,
+        builder,
+        predicate_type,
+        subject_name,
+        subject_digest,
+        trust_domain,
+        integrated_after: next().parse().unwrap_or(0),
+        integrated_before: next().parse().unwrap_or(0),
+    });
+    if let (Ok(query), Some(record)) = (query, record) {
+        let _ = query.facet();
+        let again = IndexedRecord::decode(&record.encode()).ok();
+        assert_eq!(again.as_ref(), Some(&record));
+        assert_eq!(
+            query.matches(&record),
+            again.is_some_and(|r| query.matches(&r))
+        );
     }
 }
