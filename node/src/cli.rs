@@ -411,15 +411,19 @@ pub struct TrustRootExportArgs {
         long,
         short,
         value_name = "FILE",
-        conflicts_with = "authority",
-        required_unless_present = "authority"
+        conflicts_with_all = ["authority", "node"],
+        required_unless_present_any = ["authority", "node"]
     )]
     pub config: Option<PathBuf>,
     /// A running authority's base URL: ask it (GET /api/v2/provmesh/trustedRoot).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", conflicts_with = "node")]
     pub authority: Option<String>,
-    /// The trust domains to cover (default: the authority's own). Until federation
-    /// exists, only the authority's own domain can be exported.
+    /// A node of the mesh (gRPC HOST:PORT): the trust of the federated domains it
+    /// accepted, from their domain records (MeshService.ExportTrustedRoot).
+    #[arg(long, value_name = "ADDR")]
+    pub node: Option<String>,
+    /// The trust domains to cover (default: the authority's own; with --node, every
+    /// domain the node accepted). An authority exports only its own domain.
     #[arg(long = "domain", value_name = "TRUST-DOMAIN")]
     pub domains: Vec<String>,
     /// The file to write.
@@ -1389,12 +1393,17 @@ fn cmd_trust_root_export(args: &TrustRootExportArgs) -> ExitCode {
     match trust_root_export(args) {
         Ok(exported) => {
             println!(
-                "wrote the {} of trust domain {} to {}",
+                "wrote the {} of {} to {}",
                 match exported.format {
                     crate::signing::TrustFormat::ClientTrustConfig => "ClientTrustConfig",
                     _ => "trusted root",
                 },
-                exported.trust_domain,
+                exported
+                    .trust_domains
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 exported.out.display()
             );
             ExitCode::SUCCESS
@@ -1427,11 +1436,12 @@ fn trust_root_export(args: &TrustRootExportArgs) -> Result<crate::signing::Expor
         .map(Config::load)
         .transpose()
         .map_err(|e| e.to_string())?;
-    let source = match (&config, &args.config, &args.authority) {
-        (Some(config), Some(path), _) => TrustSource::Files { path, config },
-        (_, _, Some(url)) => TrustSource::Authority(url),
-        // clap requires one of --config and --authority.
-        _ => return Err("give --config FILE or --authority URL".to_owned()),
+    let source = match (&config, &args.config, &args.authority, &args.node) {
+        (Some(config), Some(path), _, _) => TrustSource::Files { path, config },
+        (_, _, Some(url), _) => TrustSource::Authority(url),
+        (_, _, _, Some(address)) => TrustSource::Node(address),
+        // clap requires one of --config, --authority and --node.
+        _ => return Err("give --config FILE, --authority URL or --node ADDR".to_owned()),
     };
     block_on(export(source, &domains, format, &args.out))?.map_err(|e| e.to_string())
 }

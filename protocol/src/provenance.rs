@@ -223,6 +223,80 @@ pub struct DomainKeys {
     pub ct_keys: Vec<CtKey>,
 }
 
+impl DomainKeys {
+    /// The Sigstore trust of each pair of code-signing root and SCT key (a domain that
+    /// rotated keys has several), each with whether both keys' windows contain
+    /// `now_unix`; at least one.
+    fn trusts_at(
+        &self,
+        now_unix: Option<u64>,
+    ) -> Result<Vec<(DomainTrust, bool)>, FoundRecordError> {
+        let Verifier::Ed25519(log_key) = &self.log_key else {
+            return Err(FoundRecordError::Trust(
+                "only Ed25519 log keys are supported".to_owned(),
+            ));
+        };
+        let name = crate::note::KeyName::new(self.origin.clone())
+            .map_err(|e| FoundRecordError::Trust(e.to_string()))?;
+        let valid_from = |from: u64| i64::try_from(from).unwrap_or(i64::MAX);
+        let mut trusts = Vec::new();
+        for root in &self.roots {
+            for ct in &self.ct_keys {
+                let domain = DomainTrust {
+                    log: LogTrust::new(
+                        &name,
+                        format!("https://{}", self.origin),
+                        log_key.public_key(),
+                        0,
+                    ),
+                    ct: CtTrust {
+                        spki_der: ct.public_key_spki_der.clone(),
+                        valid_from_unix: valid_from(ct.window.valid_from),
+                    },
+                    ca: CaTrust {
+                        chain_der: vec![root.certificate_der.clone()],
+                        valid_from_unix: valid_from(root.window.valid_from),
+                        uri: format!("https://{}", self.trust_domain),
+                    },
+                };
+                let current = now_unix
+                    .is_some_and(|now| root.window.contains(now) && ct.window.contains(now));
+                trusts.push((domain, current));
+            }
+        }
+        if trusts.is_empty() {
+            return Err(FoundRecordError::Trust(
+                "the domain has no code-signing root or no SCT key".to_owned(),
+            ));
+        }
+        Ok(trusts)
+    }
+
+    /// The domain's trust in effect at `now_unix`: the newest pair of code-signing root and
+    /// SCT key whose windows both contain it, else the newest pair. A Sigstore trusted
+    /// root holds one CA and one CT key per log, so bundles certified under a key retired
+    /// before `now_unix` do not verify with it.
+    pub fn trust_at(&self, now_unix: u64) -> Result<DomainTrust, FoundRecordError> {
+        let mut trusts = self.trusts_at(Some(now_unix))?;
+        let current = trusts.iter().rposition(|(_, current)| *current);
+        let index = current.unwrap_or(trusts.len() - 1);
+        Ok(trusts.swap_remove(index).0)
+    }
+}
+
+/// A Sigstore trusted root for `domains`, each with its trust in effect at `now_unix`
+/// ([`DomainKeys::trust_at`]), in the order given.
+pub fn trusted_root_of(
+    domains: &[DomainKeys],
+    now_unix: u64,
+) -> Result<TrustedRoot, FoundRecordError> {
+    let trusts = domains
+        .iter()
+        .map(|d| d.trust_at(now_unix))
+        .collect::<Result<Vec<_>, _>>()?;
+    trusted_root(&trusts).map_err(|e| FoundRecordError::Trust(e.to_string()))
+}
+
 /// A record of another domain's log, checked.
 #[derive(Debug, Clone)]
 pub struct CheckedRecord {
@@ -265,43 +339,11 @@ impl PreparedDomain {
     /// Prepares `keys` (a Sigstore trusted root per root and SCT key, as
     /// `provmesh trust-root export` would write it).
     pub fn new(keys: DomainKeys) -> Result<PreparedDomain, FoundRecordError> {
-        let Verifier::Ed25519(log_key) = &keys.log_key else {
-            return Err(FoundRecordError::Trust(
-                "only Ed25519 log keys are supported".to_owned(),
-            ));
-        };
-        let name = crate::note::KeyName::new(keys.origin.clone())
-            .map_err(|e| FoundRecordError::Trust(e.to_string()))?;
         let mut trusts = Vec::new();
-        for root in &keys.roots {
-            for ct in &keys.ct_keys {
-                let valid_from = |from: u64| i64::try_from(from).unwrap_or(i64::MAX);
-                let domain = DomainTrust {
-                    log: LogTrust::new(
-                        &name,
-                        format!("https://{}", keys.origin),
-                        log_key.public_key(),
-                        0,
-                    ),
-                    ct: CtTrust {
-                        spki_der: ct.public_key_spki_der.clone(),
-                        valid_from_unix: valid_from(ct.window.valid_from),
-                    },
-                    ca: CaTrust {
-                        chain_der: vec![root.certificate_der.clone()],
-                        valid_from_unix: valid_from(root.window.valid_from),
-                        uri: format!("https://{}", keys.trust_domain),
-                    },
-                };
-                let root: TrustedRoot =
-                    trusted_root(&[domain]).map_err(|e| FoundRecordError::Trust(e.to_string()))?;
-                trusts.push(PreparedTrust::new(&root));
-            }
-        }
-        if trusts.is_empty() {
-            return Err(FoundRecordError::Trust(
-                "the domain has no code-signing root or no SCT key".to_owned(),
-            ));
+        for (domain, _) in keys.trusts_at(None)? {
+            let root: TrustedRoot =
+                trusted_root(&[domain]).map_err(|e| FoundRecordError::Trust(e.to_string()))?;
+            trusts.push(PreparedTrust::new(&root));
         }
         let ders: Vec<&[u8]> = keys
             .roots

@@ -727,10 +727,34 @@ fn an_artifact_attested_in_one_domain_is_found_and_judged_from_another() {
         "{denied:#}"
     );
 
-    // The bundle from org-c verifies offline under org-a's trust, with both verifiers.
+    // The bundle from org-c verifies offline under org-a's trust, with both verifiers:
+    // the trust as org-c's node accepted it from org-a's domain record
+    // (MeshService.ExportTrustedRoot), and as org-a's authority exports it.
     let bundle = root.join("found.sigstore.json");
     std::fs::write(&bundle, serde_json::to_vec(&record["bundle"]).unwrap()).unwrap();
     let trust = root.join("org-a-trust.json");
+    let exported = provmesh(
+        root,
+        "export",
+        &[
+            "trust-root",
+            "export",
+            "--node",
+            &c_node,
+            "--domain",
+            "org-a.example",
+            "--client-config",
+            "--out",
+            trust.to_str().unwrap(),
+        ],
+    );
+    assert!(exported.status.success(), "{}", exported.describe());
+    assert!(
+        exported.stdout.contains("org-a.example"),
+        "{}",
+        exported.describe()
+    );
+    let from_authority = root.join("org-a-trust-from-authority.json");
     let exported = provmesh(
         root,
         "export",
@@ -741,34 +765,58 @@ fn an_artifact_attested_in_one_domain_is_found_and_judged_from_another() {
             &a_process.url(),
             "--client-config",
             "--out",
-            trust.to_str().unwrap(),
+            from_authority.to_str().unwrap(),
         ],
     );
     assert!(exported.status.success(), "{}", exported.describe());
-    let verified = provmesh(
+    let unknown = provmesh(
         root,
-        "verify",
+        "export",
         &[
-            "verify",
-            artifact.to_str().unwrap(),
-            "--bundle",
-            bundle.to_str().unwrap(),
-            "--identity",
-            SIGNER,
-            "--trust-config",
-            trust.to_str().unwrap(),
+            "trust-root",
+            "export",
+            "--node",
+            &c_node,
+            "--domain",
+            "org-z.example",
+            "--out",
+            root.join("none.json").to_str().unwrap(),
         ],
     );
-    assert!(verified.status.success(), "{}", verified.describe());
-    match SigstorePython::find() {
-        Some(sigstore) => sigstore.assert_accepts(&VerifyIdentity {
-            trust_config: &trust,
-            bundle: &bundle,
-            identity: SIGNER,
-            issuer: "spiffe://org-a.example",
-            artifact: &artifact,
-        }),
-        None => eprintln!("sigstore-python not set up (scripts/setup-verifiers): skipped"),
+    assert!(!unknown.status.success());
+    assert!(
+        unknown
+            .stderr
+            .contains("org-z.example is not a trust domain this node accepted"),
+        "{}",
+        unknown.describe()
+    );
+    for trust in [&trust, &from_authority] {
+        let verified = provmesh(
+            root,
+            "verify",
+            &[
+                "verify",
+                artifact.to_str().unwrap(),
+                "--bundle",
+                bundle.to_str().unwrap(),
+                "--identity",
+                SIGNER,
+                "--trust-config",
+                trust.to_str().unwrap(),
+            ],
+        );
+        assert!(verified.status.success(), "{}", verified.describe());
+        match SigstorePython::find() {
+            Some(sigstore) => sigstore.assert_accepts(&VerifyIdentity {
+                trust_config: trust,
+                bundle: &bundle,
+                identity: SIGNER,
+                issuer: "spiffe://org-a.example",
+                artifact: &artifact,
+            }),
+            None => eprintln!("sigstore-python not set up (scripts/setup-verifiers): skipped"),
+        }
     }
 
     // org-a's log shows a second tree to org-c's node: once convicted, denied for it.

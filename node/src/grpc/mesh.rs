@@ -5,9 +5,13 @@
 
 use tonic::{Request, Response, Status};
 
+use provmesh_protocol::provenance::DomainKeys;
+use provmesh_protocol::spiffe::TrustDomain;
+
 use super::v1::{
-    GetCosignedCheckpointRequest, GetCosignedCheckpointResponse, GetStatusRequest,
-    ListEvidenceRequest, ListEvidenceResponse, MeshStatus, mesh_service_server,
+    ExportTrustedRootRequest, ExportTrustedRootResponse, GetCosignedCheckpointRequest,
+    GetCosignedCheckpointResponse, GetStatusRequest, ListEvidenceRequest, ListEvidenceResponse,
+    MeshStatus, mesh_service_server,
 };
 use crate::mesh::MeshHandle;
 
@@ -24,8 +28,82 @@ impl MeshGrpc {
     }
 }
 
+/// The most domains one `ExportTrustedRoot` may name.
+pub const MAX_EXPORTED_DOMAINS: usize = 64;
+
 #[tonic::async_trait]
 impl mesh_service_server::MeshService for MeshGrpc {
+    async fn export_trusted_root(
+        &self,
+        request: Request<ExportTrustedRootRequest>,
+    ) -> Result<Response<ExportTrustedRootResponse>, Status> {
+        let names = request.into_inner().trust_domains;
+        if names.len() > MAX_EXPORTED_DOMAINS {
+            return Err(Status::invalid_argument(format!(
+                "{} trust domains asked for; at most {MAX_EXPORTED_DOMAINS}",
+                names.len()
+            )));
+        }
+        let wanted = names
+            .iter()
+            .map(|name| {
+                TrustDomain::parse(name).map_err(|e| {
+                    Status::invalid_argument(format!(
+                        "{:?} is not a trust domain: {e}",
+                        name.chars().take(80).collect::<String>()
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let accepted = self
+            .mesh
+            .domain_keys()
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let keys = if wanted.is_empty() {
+            accepted
+        } else {
+            let mut keys: Vec<DomainKeys> = Vec::new();
+            for td in &wanted {
+                if keys.iter().any(|k| &k.trust_domain == td) {
+                    continue; // named twice
+                }
+                let before = keys.len();
+                keys.extend(accepted.iter().filter(|k| &k.trust_domain == td).cloned());
+                if keys.len() == before {
+                    return Err(Status::not_found(format!(
+                        "{td} is not a trust domain this node accepted (unknown, not yet accepted, or revoked)"
+                    )));
+                }
+            }
+            keys
+        };
+        if keys.is_empty() {
+            return Err(Status::not_found("this node has accepted no domain yet"));
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let root = provmesh_protocol::provenance::trusted_root_of(&keys, now)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let config = provmesh_protocol::sigstore_trust::client_trust_config(&root)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(ExportTrustedRootResponse {
+            trusted_root: serde_json::to_vec_pretty(&root)
+                .map_err(|e| Status::internal(e.to_string()))?,
+            client_trust_config: serde_json::to_vec_pretty(&config)
+                .map_err(|e| Status::internal(e.to_string()))?,
+            trust_domains: keys.iter().fold(Vec::new(), |mut names, k| {
+                let name = k.trust_domain.to_string();
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+                names
+            }),
+            log_origins: keys.into_iter().map(|k| k.origin).collect(),
+        }))
+    }
+
     async fn get_status(
         &self,
         _request: Request<GetStatusRequest>,

@@ -400,6 +400,9 @@ impl MeshTask {
             }
             Command::Lookup { sha256, reply } => self.start_lookup(sha256, reply),
             Command::Respond { channel, response } => self.respond(channel, &response),
+            Command::DomainKeys(reply) => {
+                let _ = reply.send(self.domain_keys());
+            }
             Command::Standing(origin, reply) => {
                 let _ = reply.send(self.standing(&origin));
             }
@@ -1334,27 +1337,16 @@ impl MeshTask {
             return;
         }
         let own = self.log.as_ref().map(|log| log.origin().to_owned());
-        let logs: Vec<(TrustDomain, String)> = self
-            .registry
-            .log_origins()
-            .filter(|(td, _)| self.registry.domain(td).is_some_and(|d| !d.is_revoked()))
-            .map(|(td, origin)| (td.clone(), origin.as_str().to_owned()))
-            .filter(|(_, origin)| own.as_deref() != Some(origin.as_str()))
+        let logs: Vec<provmesh_protocol::provenance::DomainKeys> = self
+            .domain_keys()
+            .into_iter()
+            .filter(|keys| own.as_deref() != Some(keys.origin.as_str()))
             .collect();
         let query = self.next_lookup;
         self.next_lookup += 1;
         let mut waiting = BTreeMap::new();
-        for (td, origin) in logs {
-            let Some((_, log_key)) = self.registry.log_verifier(&origin) else {
-                continue;
-            };
-            let keys = provmesh_protocol::provenance::DomainKeys {
-                trust_domain: td.clone(),
-                origin: origin.clone(),
-                log_key: log_key.clone(),
-                roots: self.registry.code_signing_roots(&td).to_vec(),
-                ct_keys: self.registry.ct_keys(&td).to_vec(),
-            };
+        for keys in logs {
+            let origin = keys.origin.clone();
             let Some(server) = self.checkpoints.proof_server(&origin) else {
                 tracing::debug!(%origin, "no server of the log connected; not asked");
                 continue;
@@ -1430,6 +1422,25 @@ impl MeshTask {
                 let _ = done.reply.send(done.answers);
             }
         }
+    }
+
+    /// The keys of every log of the accepted, unrevoked domains (the own one included),
+    /// from their domain records.
+    fn domain_keys(&self) -> Vec<provmesh_protocol::provenance::DomainKeys> {
+        self.registry
+            .log_origins()
+            .filter(|(td, _)| self.registry.domain(td).is_some_and(|d| !d.is_revoked()))
+            .filter_map(|(td, origin)| {
+                let (_, log_key) = self.registry.log_verifier(origin.as_str())?;
+                Some(provmesh_protocol::provenance::DomainKeys {
+                    trust_domain: td.clone(),
+                    origin: origin.as_str().to_owned(),
+                    log_key: log_key.clone(),
+                    roots: self.registry.code_signing_roots(td).to_vec(),
+                    ct_keys: self.registry.ct_keys(td).to_vec(),
+                })
+            })
+            .collect()
     }
 
     /// What the mesh knows of the log `origin`: the checkpoint it serves, with the

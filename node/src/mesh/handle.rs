@@ -32,6 +32,8 @@ pub(crate) enum Command {
         String,
         oneshot::Sender<Option<pb::GetCosignedCheckpointResponse>>,
     ),
+    /// The keys of the accepted domains' logs.
+    DomainKeys(oneshot::Sender<Vec<provmesh_protocol::provenance::DomainKeys>>),
     /// What the mesh knows of a log, for provenance answers.
     Standing(String, oneshot::Sender<crate::provenance::LogStanding>),
     /// The domain's witness (on the authority), to cosign the checkpoints of the logs
@@ -136,6 +138,19 @@ impl MeshHandle {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Lookup { sha256, reply })
+            .await
+            .map_err(|_| MeshStopped)?;
+        answer.await.map_err(|_| MeshStopped)
+    }
+
+    /// The keys of every log of the accepted, unrevoked domains, from their domain
+    /// records.
+    pub async fn domain_keys(
+        &self,
+    ) -> Result<Vec<provmesh_protocol::provenance::DomainKeys>, MeshStopped> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::DomainKeys(reply))
             .await
             .map_err(|_| MeshStopped)?;
         answer.await.map_err(|_| MeshStopped)

@@ -52,6 +52,22 @@ pub async fn fetch(address: &str) -> Result<pb::MeshStatus, StatusError> {
     Ok(status.into_inner())
 }
 
+/// Asks the node at `address` for the trusted root of `domains` (empty: every domain it
+/// accepted): the domains covered and the `trusted_root.json` bytes.
+pub async fn fetch_trusted_root(
+    address: &str,
+    domains: &[provmesh_protocol::spiffe::TrustDomain],
+) -> Result<(Vec<String>, Vec<u8>), StatusError> {
+    let answer = client(address)
+        .await?
+        .export_trusted_root(pb::ExportTrustedRootRequest {
+            trust_domains: domains.iter().map(ToString::to_string).collect(),
+        })
+        .await?
+        .into_inner();
+    Ok((answer.trust_domains, answer.trusted_root))
+}
+
 /// Fetches the verified equivocation evidence held by the node at `address`.
 pub async fn fetch_evidence(address: &str) -> Result<pb::ListEvidenceResponse, StatusError> {
     let list = client(address)

@@ -13,8 +13,9 @@
 //! Both build the document with [`crate::ca::service::domain_trust`] and
 //! [`trusted_root`], so they agree byte for byte.
 //!
-//! Only the node's own trust domain can be exported: the trust of other domains will
-//! arrive with federation, which provmesh does not have yet.
+//! An authority exports only its own trust domain. A node of the mesh exports the trust
+//! of any federated domain it accepted (`--node`, `MeshService.ExportTrustedRoot`), built
+//! from the domains' records (`provmesh_protocol::provenance::trusted_root_of`).
 
 use std::path::{Path, PathBuf};
 
@@ -55,6 +56,9 @@ pub enum TrustFormat {
 pub enum TrustSource<'a> {
     /// A running authority at this base URL.
     Authority(&'a str),
+    /// A node of the mesh at this gRPC address, for the domains it accepted
+    /// (`MeshService.ExportTrustedRoot`).
+    Node(&'a str),
     /// The files of the authority configured by `config`, read from `path`.
     Files {
         /// The configuration file (for messages).
@@ -68,8 +72,8 @@ pub enum TrustSource<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Exported {
-    /// The domain exported.
-    pub trust_domain: TrustDomain,
+    /// The domains exported.
+    pub trust_domains: Vec<TrustDomain>,
     /// The document written.
     pub format: TrustFormat,
     /// Where.
@@ -85,9 +89,8 @@ pub enum ExportError {
     Authority(#[from] AuthorityError),
     /// A domain other than the node's own was asked for.
     #[error(
-        "trust domain {requested} is not this authority's ({own}): the trust of other domains \
-         comes with federation, which provmesh does not have yet; export it from that \
-         domain's own authority"
+        "trust domain {requested} is not this authority's ({own}): export the trust of other \
+         federated domains from a node of the mesh (--node ADDR)"
     )]
     ForeignDomain {
         /// The domain asked for.
@@ -113,6 +116,12 @@ pub enum ExportError {
         /// What is wrong.
         reason: String,
     },
+    /// The node could not be asked, or refused.
+    #[error("{0}")]
+    Node(#[from] crate::mesh::status::StatusError),
+    /// The node's answer is not a trusted root.
+    #[error("the node's trusted root does not parse: {0}")]
+    NodeAnswer(String),
     /// The domain's material could not be described.
     #[error(transparent)]
     DomainTrust(#[from] DomainTrustError),
@@ -180,18 +189,32 @@ pub async fn export(
 ) -> Result<Exported, ExportError> {
     // Where clients reach the authority's log and CA, for a client config's signing
     // config (the trusted root names the log by its origin).
-    let (own, root, services) = match source {
+    let (covered, root, services) = match source {
         TrustSource::Authority(url) => {
             let authority = AuthorityClient::new(url)?;
             let own = authority.trust_domain().await?;
             check_domains(domains, &own)?;
-            (own, authority.trusted_root().await?, Some(url.to_owned()))
+            (
+                vec![own],
+                authority.trusted_root().await?,
+                Some(url.to_owned()),
+            )
         }
         TrustSource::Files { path, config } => {
             let own = config.node.trust_domain.clone();
             check_domains(domains, &own)?;
             let services = super::authority::default_authority_url(config);
-            (own, root_from_files(path, config)?, services)
+            (vec![own], root_from_files(path, config)?, services)
+        }
+        TrustSource::Node(address) => {
+            let (covered, root) = crate::mesh::status::fetch_trusted_root(address, domains).await?;
+            let covered = covered
+                .iter()
+                .map(|d| TrustDomain::parse(d).map_err(|e| ExportError::NodeAnswer(e.to_string())))
+                .collect::<Result<Vec<_>, _>>()?;
+            let (root, _) = parse_trusted_root(&root, DEFAULT_MAX_TRUSTED_ROOT_LEN)
+                .map_err(|e| ExportError::NodeAnswer(e.to_string()))?;
+            (covered, root, None)
         }
     };
     let mut json = match format {
@@ -210,7 +233,7 @@ pub async fn export(
         source,
     })?;
     Ok(Exported {
-        trust_domain: own,
+        trust_domains: covered,
         format,
         out: out.to_owned(),
     })
@@ -336,13 +359,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_the_own_domain_is_exported() {
+    fn an_authority_exports_only_its_own_domain() {
         let own = TrustDomain::parse("org-a.example").unwrap();
         let other = TrustDomain::parse("org-b.example").unwrap();
         assert!(check_domains(&[], &own).is_ok());
         assert!(check_domains(std::slice::from_ref(&own), &own).is_ok());
         let error = check_domains(&[own.clone(), other], &own).unwrap_err();
-        assert!(error.to_string().contains("federation"), "{error}");
+        assert!(error.to_string().contains("--node ADDR"), "{error}");
     }
 
     #[test]
