@@ -606,6 +606,75 @@ fn lookup(
     (ran.status.code(), answer)
 }
 
+/// Hostile input to the mesh and provenance RPCs of a plain node: too many or malformed
+/// domain names, a search on a node that keeps no index, a huge page size, a garbage
+/// digest — each a clean status code with its reason.
+fn refusals_are_clean_status_codes(node: &str) {
+    use provmesh_node::grpc::v1::mesh_service_client::MeshServiceClient;
+    use provmesh_node::grpc::v1::provenance_service_client::ProvenanceServiceClient;
+    use provmesh_node::grpc::v1::{
+        ExportTrustedRootRequest, GetProvenanceRequest, SearchProvenanceRequest,
+    };
+    use tonic::Code;
+
+    fn expect<T>(result: Result<tonic::Response<T>, tonic::Status>, code: Code, needle: &str) {
+        let status = result.map(|_| ()).unwrap_err();
+        assert_eq!(status.code(), code, "{status:?}");
+        assert!(status.message().contains(needle), "{status:?}");
+    }
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{node}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut mesh = MeshServiceClient::new(channel.clone());
+        let mut provenance = ProvenanceServiceClient::new(channel);
+        let many = (0..65).map(|i| format!("org-{i}.example")).collect();
+        expect(
+            mesh.export_trusted_root(ExportTrustedRootRequest {
+                trust_domains: many,
+            })
+            .await,
+            Code::InvalidArgument,
+            "at most 64",
+        );
+        expect(
+            mesh.export_trusted_root(ExportTrustedRootRequest {
+                trust_domains: vec!["\u{0}Not A Domain".into()],
+            })
+            .await,
+            Code::InvalidArgument,
+            "is not a trust domain",
+        );
+        expect(
+            provenance
+                .search_provenance(SearchProvenanceRequest {
+                    page_size: i32::MAX,
+                    ..SearchProvenanceRequest::default()
+                })
+                .await,
+            Code::FailedPrecondition,
+            "keeps no provenance index",
+        );
+        expect(
+            provenance
+                .get_provenance(GetProvenanceRequest {
+                    digest: "sha256:".to_owned() + &"g".repeat(64),
+                    policy: String::new(),
+                })
+                .await,
+            Code::InvalidArgument,
+            "not a digest",
+        );
+    });
+}
+
 /// An artifact attested in org-a is found from a plain node of org-c: the record comes
 /// from org-a's authority over the mesh and is checked under org-a's accepted keys; it is
 /// allowed, cosigned by org-b and org-c; a policy that does not allow its builder denies
@@ -791,6 +860,7 @@ fn an_artifact_attested_in_one_domain_is_found_and_judged_from_another() {
         "{}",
         unknown.describe()
     );
+    refusals_are_clean_status_codes(&c_node);
     for trust in [&trust, &from_authority] {
         let verified = provmesh(
             root,
