@@ -224,6 +224,35 @@ pub struct AuthorityConfig {
     pub witness: WitnessConfig,
     /// `[authority.monitor]`: identity monitoring of the domain's log.
     pub monitor: MonitorConfig,
+    /// `[authority.read_scope]`: which federated domains may fetch the log's records.
+    pub read_scope: ReadScopeConfig,
+}
+
+/// `[authority.read_scope]`: which federated domains' nodes the authority serves its
+/// log's records to over the mesh (provenance lookups). The domain's own nodes always
+/// get them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct ReadScopeConfig {
+    /// The trust domains allowed; unset (the default): every federated domain; empty:
+    /// the own domain only.
+    #[serde(deserialize_with = "de_optional_trust_domains")]
+    pub domains: Option<Vec<TrustDomain>>,
+}
+
+fn de_optional_trust_domains<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<TrustDomain>>, D::Error> {
+    let items = Vec::<String>::deserialize(d)?;
+    items
+        .iter()
+        .map(|s| {
+            TrustDomain::parse(s)
+                .map_err(|e| D::Error::custom(format!("invalid trust domain {s:?}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 /// `[authority.monitor]`: identity monitoring. Every entry of the domain's log is checked,
@@ -1217,6 +1246,12 @@ enabled = {witness_enabled}
 # metric, WatchAlerts). Default: empty, every identity the CA certified.
 allowed_signers = []
 # allowed_signers = ["spiffe://example.org/ci/*"]
+
+[authority.read_scope]
+# The federated trust domains whose nodes may fetch this domain's records over the mesh
+# (provenance lookups); the domain's own nodes always may. Default: unset, every
+# federated domain; [] for the own domain only.
+# domains = ["org-b.example"]
 
 [authority.log]
 # The log's origin (checkpoint key name); default "log.<trust domain>". Never changes.

@@ -207,6 +207,40 @@ fn body_is_dsse(body: &[u8]) -> bool {
         .unwrap_or(false)
 }
 
+/// Which federated domains may fetch a domain's records over the mesh: its **read
+/// scope**, enforced by the nodes that serve them (the domain's authority). The domain's
+/// own nodes always may; a peer not bound to a SPIFFE ID never may.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadScope {
+    /// `None`: every federated domain.
+    allowed: Option<BTreeSet<TrustDomain>>,
+}
+
+impl ReadScope {
+    /// Every federated domain may read (the default).
+    pub fn everyone() -> ReadScope {
+        ReadScope::default()
+    }
+
+    /// Only these domains (and the own) may read.
+    pub fn only(domains: impl IntoIterator<Item = TrustDomain>) -> ReadScope {
+        ReadScope {
+            allowed: Some(domains.into_iter().collect()),
+        }
+    }
+
+    /// Whether a peer bound to an identity of `requester` (`None`: bound to none) may
+    /// read the records of `own`.
+    pub fn permits(&self, own: &TrustDomain, requester: Option<&TrustDomain>) -> bool {
+        match (requester, &self.allowed) {
+            (None, _) => false,
+            (Some(requester), _) if requester == own => true,
+            (Some(_), None) => true,
+            (Some(requester), Some(allowed)) => allowed.contains(requester),
+        }
+    }
+}
+
 /// What a node needs to check records of another domain's log: that domain's keys, as
 /// its accepted domain record gives them.
 #[derive(Debug, Clone)]
@@ -428,5 +462,29 @@ impl PreparedDomain {
             verified,
             witnesses: checkpoint_witnesses,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_read_scope_admits_the_own_and_the_listed_domains() {
+        let td = |name: &str| TrustDomain::parse(name).unwrap_or_else(|e| panic!("{e}"));
+        let (a, b, c) = (
+            td("org-a.example"),
+            td("org-b.example"),
+            td("org-c.example"),
+        );
+        let everyone = ReadScope::everyone();
+        assert!(everyone.permits(&a, Some(&b)));
+        assert!(!everyone.permits(&a, None));
+        let only_b = ReadScope::only([b.clone()]);
+        assert!(only_b.permits(&a, Some(&a)));
+        assert!(only_b.permits(&a, Some(&b)));
+        assert!(!only_b.permits(&a, Some(&c)));
+        assert!(ReadScope::only([]).permits(&a, Some(&a)));
+        assert!(!ReadScope::only([]).permits(&a, Some(&b)));
     }
 }

@@ -95,6 +95,16 @@ fn wait_converged(
 /// nodes: authorities first, each bootstrapping to the ones before it, then the plain
 /// nodes; returns the nodes, authorities first, in domain order.
 fn start_federation(root: &Path, plain_per_domain: usize) -> Vec<(NodeFiles, NodeProcess)> {
+    start_federation_with(root, plain_per_domain, |_| String::new())
+}
+
+/// [`start_federation`] with `authority_extra(domain)` appended to each authority's
+/// configuration (TOML tables of its own).
+fn start_federation_with(
+    root: &Path,
+    plain_per_domain: usize,
+    authority_extra: impl Fn(&str) -> String,
+) -> Vec<(NodeFiles, NodeProcess)> {
     // Each domain's dev CA and bootstrap bundle, made before any node runs.
     let mut bundles = BTreeMap::new();
     let mut files: Vec<(String, NodeFiles, Vec<NodeFiles>)> = Vec::new();
@@ -113,6 +123,9 @@ fn start_federation(root: &Path, plain_per_domain: usize) -> Vec<(NodeFiles, Nod
     let mut plain: Vec<(String, Vec<NodeFiles>, String)> = Vec::new();
     for (domain, authority, plain_nodes) in files {
         federation::write_config(&authority, &domain, None, &bootstrap, &bundles);
+        let mut config = std::fs::read_to_string(&authority.config).unwrap();
+        config.push_str(&authority_extra(&domain));
+        std::fs::write(&authority.config, config).unwrap();
         let process = start(&authority);
         bootstrap.push(first_mesh_address(&process));
         plain.push((domain, plain_nodes, process.url()));
@@ -680,6 +693,7 @@ fn refusals_are_clean_status_codes(node: &str) {
 /// allowed, cosigned by org-b and org-c; a policy that does not allow its builder denies
 /// it with that reason; its bundle verifies offline with `provmesh verify` and
 /// sigstore-python; and once org-a's log is proven to equivocate, it is denied for that.
+/// org-a's read scope admits org-c only: org-b's nodes find nothing.
 #[test]
 fn an_artifact_attested_in_one_domain_is_found_and_judged_from_another() {
     use provmesh_tests::sigstore_python::{SigstorePython, VerifyIdentity};
@@ -688,7 +702,11 @@ fn an_artifact_attested_in_one_domain_is_found_and_judged_from_another() {
     const SIGNER: &str = "spiffe://org-a.example/ci/build";
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
-    let nodes = start_federation(root, 1);
+    // org-a serves its records to org-c's nodes, not to org-b's (its read scope).
+    let nodes = start_federation_with(root, 1, |domain| match domain {
+        "org-a.example" => "\n[authority.read_scope]\ndomains = [\"org-c.example\"]\n".to_owned(),
+        _ => String::new(),
+    });
     wait_converged(&nodes, root, &BTreeMap::new());
     let (a_files, a_process) = &nodes[0];
     let c_node = nodes.last().unwrap().1.ready()["grpc"]
@@ -770,6 +788,22 @@ fn an_artifact_attested_in_one_domain_is_found_and_judged_from_another() {
         serde_json::json!(["org-b.example", "org-c.example"])
     );
     assert_eq!(record["verdict"]["allowed"], true);
+
+    // The read scope: org-a's own plain node gets the record, org-b's node does not.
+    let grpc_of = |i: usize| nodes[i].1.ready()["grpc"].as_str().unwrap().to_owned();
+    let (code, own) = lookup(root, &grpc_of(3), &artifact, None);
+    assert_eq!(code, Some(0), "{own:#}");
+    assert_eq!(own["records"].as_array().unwrap().len(), 1, "{own:#}");
+    let (code, outside) = lookup(root, &grpc_of(4), &artifact, None);
+    assert_eq!(code, Some(1), "{outside:#}");
+    assert!(
+        outside["records"].as_array().unwrap().is_empty(),
+        "{outside:#}"
+    );
+    assert_eq!(
+        outside["verdict"]["reasons"][0]["code"], "no-record",
+        "{outside:#}"
+    );
 
     // Policies: two witnessing domains required — allowed; another builder only — denied.
     let policy = |name: &str, text: &str| {

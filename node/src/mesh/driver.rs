@@ -134,6 +134,8 @@ pub(crate) struct MeshTask {
     evidence_per_log: BTreeMap<String, usize>,
     /// Their number, on `/metrics` (`provmesh_mesh_equivocating_logs`).
     equivocating_gauge: prometheus_client::metrics::gauge::Gauge,
+    /// Which domains' nodes this authority serves its log's records to.
+    read_scope: provmesh_protocol::provenance::ReadScope,
     /// Checkpoints adopted since the last save, by origin (one per log at most).
     unsaved_checkpoints: BTreeMap<String, Vec<u8>>,
     /// When they are saved next.
@@ -202,6 +204,7 @@ impl MeshTask {
             evidence_ids: std::collections::BTreeSet::new(),
             evidence_per_log: BTreeMap::new(),
             equivocating_gauge: prometheus_client::metrics::gauge::Gauge::default(),
+            read_scope: provmesh_protocol::provenance::ReadScope::everyone(),
             unsaved_checkpoints: BTreeMap::new(),
             next_checkpoint_save: Timestamp::EPOCH,
             roster: WitnessRoster::new(),
@@ -818,6 +821,11 @@ impl MeshTask {
     // ---- Equivocation evidence --------------------------------------------------------
 
     /// Reports the number of equivocating logs on this gauge from now on.
+    /// Restricts which federated domains' nodes get the own log's records (`Lookup`).
+    pub(crate) fn set_read_scope(&mut self, scope: provmesh_protocol::provenance::ReadScope) {
+        self.read_scope = scope;
+    }
+
     pub(crate) fn set_equivocating_gauge(
         &mut self,
         gauge: prometheus_client::metrics::gauge::Gauge,
@@ -1309,7 +1317,7 @@ impl MeshTask {
                     .collect(),
             ),
             Request::Lookup { sha256 } => {
-                self.serve_lookup(sha256, channel);
+                self.serve_lookup(&peer, sha256, channel);
                 return;
             }
             _ => Response::Refused("unexpected request".to_owned()),
@@ -1463,8 +1471,9 @@ impl MeshTask {
     }
 
     /// Serves a peer's lookup from the own log (authority), off the task: reading the
-    /// store and checking the records is blocking work.
-    fn serve_lookup(&mut self, sha256: [u8; 32], channel: ResponseChannel<Vec<u8>>) {
+    /// store and checking the records is blocking work. A peer of a domain outside the
+    /// read scope is refused.
+    fn serve_lookup(&mut self, peer: &PeerId, sha256: [u8; 32], channel: ResponseChannel<Vec<u8>>) {
         let Some(log) = self.log.clone() else {
             self.respond(
                 channel,
@@ -1472,6 +1481,23 @@ impl MeshTask {
             );
             return;
         };
+        let requester = self
+            .peers
+            .bound_id(peer)
+            .map(|id| id.trust_domain().clone());
+        if !self
+            .read_scope
+            .permits(self.identity.trust_domain(), requester.as_ref())
+        {
+            tracing::debug!(%peer, ?requester, "lookup refused: outside the read scope");
+            let refusal = format!(
+                "the records of {} are not served to {}: outside its read scope",
+                self.identity.trust_domain(),
+                requester.map_or_else(|| "an unbound peer".to_owned(), |td| td.to_string())
+            );
+            self.respond(channel, &Response::Refused(refusal));
+            return;
+        }
         let standing = self.standing(log.origin());
         let commands = self.self_commands.clone();
         tokio::task::spawn_blocking(move || {

@@ -290,6 +290,11 @@ pub async fn start(
         config.mesh.max_clock_skew.as_secs(),
     )?;
     task.set_equivocating_gauge(equivocating_logs);
+    if let Some(domains) = &config.authority.read_scope.domains {
+        task.set_read_scope(provmesh_protocol::provenance::ReadScope::only(
+            domains.iter().cloned(),
+        ));
+    }
     tracing::info!(%peer_id, addresses = ?listen_addrs, "mesh listening");
     let handle = MeshHandle {
         commands: commands_tx,
