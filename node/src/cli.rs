@@ -37,6 +37,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 #[non_exhaustive]
 pub enum Command {
+    /// The whole mission on this machine: three trust domains on loopback (an authority
+    /// and two nodes each, real processes, dev identities), a build in each signing and
+    /// attesting an artifact, consumers in other domains looking them up, one domain's
+    /// log equivocating and every node convicting it. Narrated as it happens; then serves
+    /// until Ctrl-C (or, with --exit, stops: exit status 1 if a step failed).
+    Demo(crate::demo::DemoArgs),
     /// Start a node and run it until SIGINT or SIGTERM.
     Run(RunArgs),
     /// Work with configuration files.
@@ -607,6 +613,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Bench(BenchCommand::Witness(args)) => cmd_bench_witness(&args),
         Command::Bench(BenchCommand::Lookup(args)) => cmd_bench_lookup(&args),
         Command::Lookup(args) => cmd_lookup(&args),
+        Command::Demo(args) => cmd_demo(&args),
         Command::Search(args) => cmd_search(&args),
         Command::Mesh(MeshCommand::Status(args)) => cmd_mesh_status(&args),
         Command::Mesh(MeshCommand::Checkpoint(args)) => cmd_mesh_checkpoint(&args),
@@ -901,6 +908,22 @@ fn cmd_bench_lookup(args: &crate::bench::lookup::BenchLookupArgs) -> ExitCode {
     let result = runtime.block_on(crate::bench::lookup::run(args, &mut std::io::stderr()));
     runtime.shutdown_timeout(Duration::from_secs(1));
     print_bench(args.json, result)
+}
+
+fn cmd_demo(args: &crate::demo::DemoArgs) -> ExitCode {
+    let Some(runtime) = bench_runtime(false) else {
+        return ExitCode::from(2);
+    };
+    let result = runtime.block_on(crate::demo::run(args, &mut std::io::stdout()));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match result {
+        Ok(steps) if steps.iter().all(|s| s.ok) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn cmd_bench_verify(args: &crate::bench::verify::BenchVerifyArgs) -> ExitCode {

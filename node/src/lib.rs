@@ -23,6 +23,7 @@
 //! | [`grpc`] | the gRPC API: `provmesh.v1` services, health checking and reflection |
 //! | [`search`] | `provmesh search`: a node's provenance index by signer, builder, predicate type, subject, time; `--watch` streams |
 //! | [`run`] | starting a node from a configuration and running it until it is told to stop |
+//! | [`demo`] | `provmesh demo`: three domains on loopback and the narrated scenario (sign, attest, look up across domains, equivocate, convict) |
 //! | [`bench`] | load generators (`provmesh bench log`) and their signing fixture |
 
 pub mod bench;
@@ -31,6 +32,7 @@ pub mod ca;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod grpc;
 pub mod identity;
 pub mod index;

@@ -108,7 +108,19 @@ pub fn provmesh_exe() -> Result<PathBuf, ChildError> {
 /// `provmesh <args>` with an environment that cannot change what it does: `RUST_LOG`
 /// and `PROVMESH_CONFIG` are cleared.
 pub fn provmesh_command(exe: &Path) -> Command {
-    let mut command = Command::new(exe);
+    provmesh_command_on(exe, None)
+}
+
+/// [`provmesh_command`] under `taskset -c <cpus>` when `cpus` is given.
+fn provmesh_command_on(exe: &Path, cpus: Option<&str>) -> Command {
+    let mut command = match cpus {
+        Some(cpus) => {
+            let mut taskset = Command::new("taskset");
+            taskset.args(["-c", cpus]).arg(exe);
+            taskset
+        }
+        None => Command::new(exe),
+    };
     command
         .env_remove("RUST_LOG")
         .env_remove("PROVMESH_CONFIG")
@@ -138,6 +150,17 @@ impl ChildNode {
     /// Starts `provmesh run --config <dir>/<name>.toml` (written by the caller) with its
     /// ready file and output (`<name>.log`) in `dir`, and waits until it is ready.
     pub async fn start(exe: &Path, dir: &Path, name: &str) -> Result<ChildNode, ChildError> {
+        Self::start_on(exe, dir, name, None).await
+    }
+
+    /// [`ChildNode::start`], on the CPUs `cpus` (a `taskset -c` list such as `0` or
+    /// `0,1`) when given, so that a bench's node and its clients do not share cores.
+    pub async fn start_on(
+        exe: &Path,
+        dir: &Path,
+        name: &str,
+        cpus: Option<&str>,
+    ) -> Result<ChildNode, ChildError> {
         let config = dir.join(format!("{name}.toml"));
         let ready_file = dir.join(format!("{name}.ready.json"));
         let output = dir.join(format!("{name}.log"));
@@ -146,7 +169,7 @@ impl ChildNode {
             path: output.clone(),
             source,
         })?;
-        let child = provmesh_command(exe)
+        let child = provmesh_command_on(exe, cpus)
             .arg("run")
             .arg("--config")
             .arg(&config)

@@ -8,7 +8,15 @@
 //! API, then looks them up at random. Every answer must carry exactly the artifact's one
 //! record, signed by the bench's signer, and an `allowed` verdict; a wrong answer fails
 //! the run without figures. The clients run in this process and share the machine with
-//! the node: pin them apart with `taskset` for latency figures (docs/lookup.md).
+//! the node: pin them apart for latency figures (`taskset -c 1 provmesh bench lookup
+//! --node-cpus 0`, docs/lookup.md).
+//!
+//! A second phase measures **cross-domain first lookups**: two federated domains (an
+//! authority each, dev identities, a real mesh), `--cross-domain` artifacts signed in
+//! domain A through its CA and log the way a build signs, then each looked up once from
+//! domain B's node — a digest neither node was asked for before, so every lookup goes
+//! over the mesh to A's authority, which opens and checks the records, and B checks them
+//! under A's accepted keys. Every answer must be the artifact's one record, allowed.
 
 use std::fmt;
 use std::io::Write;
@@ -42,6 +50,14 @@ pub struct BenchLookupArgs {
     /// How long the paced phase runs.
     #[arg(long, default_value = "5s", value_parser = crate::config::parse_duration)]
     pub paced_duration: Duration,
+    /// Artifacts signed in one domain and each looked up once from another (0: no
+    /// cross-domain phase).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub cross_domain: u32,
+    /// Run the bench's nodes on these CPUs (`taskset -c` list, e.g. `0`); run the bench
+    /// itself on others (`taskset -c 1 provmesh bench lookup --node-cpus 0`).
+    #[arg(long, value_name = "LIST")]
+    pub node_cpus: Option<String>,
     /// Keep the authority's files (and its output, `node.log`) in DIR.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<std::path::PathBuf>,
@@ -66,6 +82,9 @@ pub enum BenchLookupError {
     /// The node misbehaved or answered wrongly.
     #[error("{0}")]
     Node(String),
+    /// The federation of the cross-domain phase failed.
+    #[error(transparent)]
+    Mesh(#[from] super::mesh::BenchMeshError),
 }
 
 /// What the bench measured.
@@ -91,6 +110,16 @@ pub struct LookupBenchReport {
     pub p99_ms: f64,
     /// The largest delay in sending a paced lookup, ms: large means too few clients.
     pub max_send_lag_ms: f64,
+    /// Cross-domain first lookups measured (0: none).
+    pub cross_domain_lookups: u32,
+    /// Their latency, p50, p99 and max, ms.
+    pub cross_domain_p50_ms: f64,
+    /// See `cross_domain_p50_ms`.
+    pub cross_domain_p99_ms: f64,
+    /// See `cross_domain_p50_ms`.
+    pub cross_domain_max_ms: f64,
+    /// Whether the nodes ran on CPUs of their own (`--node-cpus`).
+    pub pinned: bool,
 }
 
 impl LookupBenchReport {
@@ -107,6 +136,11 @@ impl LookupBenchReport {
             "p50_ms": self.p50_ms,
             "p99_ms": self.p99_ms,
             "max_send_lag_ms": self.max_send_lag_ms,
+            "cross_domain_lookups": self.cross_domain_lookups,
+            "cross_domain_p50_ms": self.cross_domain_p50_ms,
+            "cross_domain_p99_ms": self.cross_domain_p99_ms,
+            "cross_domain_max_ms": self.cross_domain_max_ms,
+            "pinned": self.pinned,
         })
         .to_string()
     }
@@ -130,6 +164,19 @@ impl fmt::Display for LookupBenchReport {
                 "paced at {}/s: p50 {:.2} ms, p99 {:.2} ms (max send lag {:.2} ms)",
                 self.rate, self.p50_ms, self.p99_ms, self.max_send_lag_ms
             )?;
+        }
+        if self.cross_domain_lookups > 0 {
+            writeln!(
+                f,
+                "cross-domain first lookups: {}, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                self.cross_domain_lookups,
+                self.cross_domain_p50_ms,
+                self.cross_domain_p99_ms,
+                self.cross_domain_max_ms
+            )?;
+        }
+        if self.pinned {
+            writeln!(f, "the nodes ran on CPUs of their own (--node-cpus)")?;
         }
         Ok(())
     }
@@ -196,13 +243,208 @@ pub async fn run(
     let ca = BenchCa::generate(TRUST_DOMAIN)?;
     write_file(&dir.path.join("ca.pem"), ca.root_pem())?;
     write_file(&dir.path.join("node.toml"), &node_config(&dir.path))?;
-    let node = ChildNode::start(&provmesh_exe()?, &dir.path, "node").await?;
+    let exe = provmesh_exe()?;
+    let node = ChildNode::start_on(&exe, &dir.path, "node", args.node_cpus.as_deref()).await?;
     let result = measure(args, &ca, &node, progress).await;
     let exit = node.stop().await;
     if !exit.clean {
         let _ = writeln!(progress, "warning: the bench's node: {}", exit.description);
     }
+    let mut report = result?;
+    if args.cross_domain > 0 {
+        let dir = match &args.dir {
+            Some(dir) => WorkDir::keep(&dir.join("cross-domain"))?,
+            None => WorkDir::temporary()?,
+        };
+        let mut latencies = cross_domain(args, &exe, &dir.path, progress).await?;
+        latencies.sort_unstable();
+        report.cross_domain_lookups = u32::try_from(latencies.len()).unwrap_or(u32::MAX);
+        report.cross_domain_p50_ms = percentile_ms(&latencies, 50.0);
+        report.cross_domain_p99_ms = percentile_ms(&latencies, 99.0);
+        report.cross_domain_max_ms = latencies.last().map_or(0.0, |us| *us as f64 / 1000.0);
+    }
+    Ok(report)
+}
+
+/// How long the cross-domain federation may take to form, and a first record to be
+/// found over it.
+const FEDERATION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The cross-domain phase (see the module documentation): the latency of each first
+/// lookup, microseconds.
+async fn cross_domain(
+    args: &BenchLookupArgs,
+    exe: &std::path::Path,
+    dir: &std::path::Path,
+    progress: &mut dyn Write,
+) -> Result<Vec<u64>, BenchLookupError> {
+    use super::mesh::{self, domain_name, make_dev_ca, node_config};
+    let (a, b) = (domain_name(0), domain_name(1));
+    let mut federation = Vec::new();
+    for domain in [&a, &b] {
+        // The bench configuration names a roots file; the domains sign through their CAs.
+        let ca = BenchCa::generate(domain)?;
+        write_file(&dir.join(format!("{domain}-ca.pem")), ca.root_pem())?;
+        let bundle = make_dev_ca(exe, dir, &format!("{domain}-authority"), domain)?;
+        federation.push((domain.clone(), bundle));
+    }
+    let anti_entropy = Duration::from_secs(1);
+    let mut nodes = Vec::new();
+    let mut bootstrap: Vec<String> = Vec::new();
+    for domain in [&a, &b] {
+        let name = format!("{domain}-authority");
+        let config = node_config(
+            dir,
+            &name,
+            domain,
+            None,
+            &bootstrap,
+            &federation,
+            anti_entropy,
+        );
+        write_file(&dir.join(format!("{name}.toml")), &config)?;
+        let node = mesh::start(exe, dir, &name, domain).await?;
+        if let Some(address) = node.node.ready()["mesh"][0].as_str() {
+            bootstrap.push(address.to_owned());
+        }
+        nodes.push(node);
+    }
+    let result = sign_and_look_up(args, dir, &a, &mut nodes, progress).await;
+    for node in nodes {
+        let exit = node.node.stop().await;
+        if !exit.clean {
+            let _ = writeln!(
+                progress,
+                "warning: a cross-domain node: {}",
+                exit.description
+            );
+        }
+    }
     result
+}
+
+async fn sign_and_look_up(
+    args: &BenchLookupArgs,
+    dir: &std::path::Path,
+    signing_domain: &str,
+    nodes: &mut [super::mesh::BenchNode],
+    progress: &mut dyn Write,
+) -> Result<Vec<u64>, BenchLookupError> {
+    use crate::signing::{SignOptions, TokenSource, sign_file};
+    let failed = |what: String| BenchLookupError::Node(what);
+    let address = |node: &super::mesh::BenchNode, key: &str| {
+        node.node
+            .address(key)
+            .map(str::to_owned)
+            .ok_or_else(|| failed(format!("{} has no {key} address", node.node.name())))
+    };
+    // Domain B's node accepts domain A's record.
+    let deadline = Instant::now() + FEDERATION_TIMEOUT;
+    let consumer = nodes
+        .last_mut()
+        .ok_or_else(|| failed("no consumer node".into()))?;
+    loop {
+        let status = super::mesh::status(consumer).await?;
+        if status
+            .domains
+            .iter()
+            .any(|d| d.trust_domain == signing_domain && d.record_sequence >= 1)
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(failed(format!(
+                "{} did not accept {signing_domain} within {FEDERATION_TIMEOUT:?}",
+                consumer.node.name()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let consumer_grpc = address(consumer, "grpc")?;
+    let signer = nodes
+        .first()
+        .ok_or_else(|| failed("no signing node".into()))?;
+    let signer_http = address(signer, "http")?;
+
+    // A build of domain A signs each artifact through A's CA and log.
+    let config = crate::config::Config::load(&dir.join(format!("{signing_domain}-authority.toml")))
+        .map_err(|e| failed(e.to_string()))?;
+    let identity = provmesh_protocol::spiffe::SpiffeId::parse(&format!(
+        "spiffe://{signing_domain}/bench/builder"
+    ))
+    .map_err(|e| failed(e.to_string()))?;
+    let token = TokenSource::Node {
+        config: Box::new(config),
+        spiffe_id: Some(identity),
+    }
+    .obtain()
+    .await
+    .map_err(|e| failed(e.to_string()))?;
+    let options = SignOptions::new(format!("http://{signer_http}"), TokenSource::Literal(token));
+    let count = args.cross_domain as usize;
+    let mut digests = Vec::with_capacity(count + 1);
+    for i in 0..=count {
+        let file = dir.join(format!("artifact-{i}"));
+        write_file(&file, &format!("{i} {}\n", hex::encode(random_digest()?)))?;
+        sign_file(
+            &options,
+            &file,
+            &dir.join(format!("artifact-{i}.sigstore.json")),
+        )
+        .await
+        .map_err(|e| failed(format!("signing artifact {i}: {e}")))?;
+        let digest = crate::signing::sign::sha256_file(&file).map_err(|e| failed(e.to_string()))?;
+        digests.push(format!("sha256:{}", hex::encode(digest)));
+    }
+    let _ = writeln!(
+        progress,
+        "cross-domain: signed {count} artifacts in {signing_domain}; looking each up once from {}",
+        nodes.last().map_or("", |n| n.node.name())
+    );
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{consumer_grpc}"))
+        .map_err(|e| failed(e.to_string()))?
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .map_err(|e| failed(format!("cannot connect to {consumer_grpc}: {e}")))?;
+    let mut client = ProvenanceServiceClient::new(channel);
+    let ask = |digest: &str| pb::GetProvenanceRequest {
+        digest: digest.to_owned(),
+        policy: String::new(),
+    };
+    // The last artifact warms the path (connections, the log's server known to B) and is
+    // not measured: B may need a moment to learn who serves A's log.
+    let warm = digests
+        .pop()
+        .ok_or_else(|| failed("nothing signed".into()))?;
+    loop {
+        let answer = client
+            .get_provenance(ask(&warm))
+            .await
+            .map_err(|e| failed(e.to_string()))?
+            .into_inner();
+        if check(&answer, &warm).is_ok() {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(failed(format!(
+                "no record of domain {signing_domain} found from the other domain within {FEDERATION_TIMEOUT:?}"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut latencies = Vec::with_capacity(digests.len());
+    for digest in &digests {
+        let sent = Instant::now();
+        let answer = client
+            .get_provenance(ask(digest))
+            .await
+            .map_err(|e| failed(e.to_string()))?
+            .into_inner();
+        latencies.push(sent.elapsed().as_micros() as u64);
+        check(&answer, digest).map_err(failed)?;
+    }
+    Ok(latencies)
 }
 
 async fn measure(
@@ -362,6 +604,11 @@ async fn measure(
         p50_ms: percentile_ms(&paced, 50.0),
         p99_ms: percentile_ms(&paced, 99.0),
         max_send_lag_ms: max_lag_us as f64 / 1000.0,
+        cross_domain_lookups: 0,
+        cross_domain_p50_ms: 0.0,
+        cross_domain_p99_ms: 0.0,
+        cross_domain_max_ms: 0.0,
+        pinned: args.node_cpus.is_some(),
     })
 }
 

@@ -214,29 +214,29 @@ impl std::fmt::Display for MeshBenchReport {
 }
 
 /// One node of the bench's federation.
-struct BenchNode {
-    node: ChildNode,
+pub(super) struct BenchNode {
+    pub(super) node: ChildNode,
     trust_domain: String,
     grpc: MeshServiceClient<tonic::transport::Channel>,
     metrics: String,
 }
 
 /// The trust domain of the bench's domain `index`.
-fn domain_name(index: u32) -> String {
+pub(super) fn domain_name(index: u32) -> String {
     let letter = char::from(b'a' + u8::try_from(index % 26).unwrap_or(0));
     format!("org-{letter}.bench.example")
 }
 
 /// A node's configuration. `authority_identity`: for a plain node, its authority's dev
-/// CA directory.
-fn node_config(
+/// CA directory. Authorities issue certificates without quota (benches sign in bursts).
+pub(super) fn node_config(
     dir: &Path,
     name: &str,
     trust_domain: &str,
     authority: Option<&Path>,
     bootstrap: &[String],
     federation: &[(String, PathBuf)],
-    args: &BenchMeshArgs,
+    anti_entropy_interval: Duration,
 ) -> String {
     let quote = |p: &Path| toml::Value::String(p.display().to_string()).to_string();
     let mut text = format!(
@@ -259,7 +259,8 @@ fn node_config(
     ));
     if authority.is_none() {
         text.push_str(&format!(
-            "[authority.log]\ncode_signing_roots = {roots}\nquota_per_second = 0\n\n",
+            "[authority.ca]\nquota_per_minute = 0\n\n\
+             [authority.log]\ncode_signing_roots = {roots}\nquota_per_second = 0\n\n",
             roots = quote(&dir.join(format!("{trust_domain}-ca.pem")))
         ));
     }
@@ -269,7 +270,7 @@ fn node_config(
          anti_entropy_interval = \"{}\"\n\n\
          [mesh.bundle_endpoint]\nenabled = false\n\n",
         bootstrap.join(", "),
-        config::format_duration(args.anti_entropy_interval)
+        config::format_duration(anti_entropy_interval)
     ));
     for (other, bundle) in federation {
         if other != trust_domain {
@@ -285,17 +286,24 @@ fn node_config(
 /// Makes the dev CA of `trust_domain` in the authority's data directory (by issuing a
 /// throw-away SVID) and returns the path of its trust bundle, which the other domains
 /// are configured with out of band.
-fn make_dev_ca(
+pub(super) fn make_dev_ca(
     exe: &Path,
     dir: &Path,
     name: &str,
     trust_domain: &str,
-    args: &BenchMeshArgs,
 ) -> Result<PathBuf, BenchMeshError> {
     let config = dir.join(format!("{name}.toml"));
     write_file(
         &config,
-        &node_config(dir, name, trust_domain, None, &[], &[], args),
+        &node_config(
+            dir,
+            name,
+            trust_domain,
+            None,
+            &[],
+            &[],
+            Duration::from_secs(1),
+        ),
     )?;
     let out = dir.join(format!("{trust_domain}-bootstrap"));
     let failed = |reason: String| BenchMeshError::DevCa {
@@ -362,7 +370,7 @@ async fn run_in(
             domain.clone(),
             ca.issue_signer(&format!("spiffe://{domain}/bench/writer"), SIGNER_VALIDITY)?,
         );
-        let bundle = make_dev_ca(exe, dir, &format!("{domain}-authority"), domain, args)?;
+        let bundle = make_dev_ca(exe, dir, &format!("{domain}-authority"), domain)?;
         federation.push((domain.clone(), bundle));
     }
 
@@ -375,7 +383,15 @@ async fn run_in(
         let name = format!("{domain}-authority");
         write_file(
             &dir.join(format!("{name}.toml")),
-            &node_config(dir, &name, domain, None, &bootstrap, &federation, args),
+            &node_config(
+                dir,
+                &name,
+                domain,
+                None,
+                &bootstrap,
+                &federation,
+                args.anti_entropy_interval,
+            ),
         )?;
         let node = start(exe, dir, &name, domain).await?;
         if let Some(address) = node.node.ready()["mesh"][0].as_str() {
@@ -399,7 +415,7 @@ async fn run_in(
                     Some(&authority_identity),
                     &bootstrap[..1],
                     &federation,
-                    args,
+                    args.anti_entropy_interval,
                 ),
             )?;
             nodes.push(start(exe, dir, &name, domain).await?);
@@ -427,7 +443,7 @@ async fn run_in(
     Ok(report)
 }
 
-async fn start(
+pub(super) async fn start(
     exe: &Path,
     dir: &Path,
     name: &str,
@@ -463,7 +479,7 @@ async fn start(
     })
 }
 
-async fn status(node: &mut BenchNode) -> Result<pb::MeshStatus, BenchMeshError> {
+pub(super) async fn status(node: &mut BenchNode) -> Result<pb::MeshStatus, BenchMeshError> {
     node.grpc
         .get_status(pb::GetStatusRequest {})
         .await
@@ -480,7 +496,7 @@ fn log_of<'s>(status: &'s pb::MeshStatus, origin: &str) -> Option<&'s pb::LogSta
 }
 
 /// Whether `status` holds a record of every domain and a checkpoint of every log.
-fn converged(status: &pb::MeshStatus, domains: &[String]) -> bool {
+pub(super) fn converged(status: &pb::MeshStatus, domains: &[String]) -> bool {
     domains.iter().all(|d| {
         status
             .domains
@@ -784,7 +800,7 @@ mod tests {
                 authority.as_deref(),
                 &bootstrap,
                 &federation,
-                &args,
+                args.anti_entropy_interval,
             );
             let config = config::Config::parse(&text).unwrap();
             assert_eq!(config.authority.enabled, authority.is_none());
