@@ -92,6 +92,8 @@ struct DemoNode {
     name: String,
     domain: &'static str,
     authority: bool,
+    /// Where its state lives (the equivocation step reads the log key there).
+    #[cfg_attr(not(feature = "demo-equivocation"), allow(dead_code))]
     data_dir: PathBuf,
     child: ChildNode,
 }

@@ -194,17 +194,25 @@ impl Record {
     }
 }
 
+/// Whether a canonical body is of a kind that makes a provenance record (`hashedrekord`
+/// or `dsse`); a log also holds entries of other kinds, e.g. the CA's precertificates.
+pub fn is_record_kind(body: &[u8]) -> bool {
+    entry_kind(body)
+        .is_some_and(|k| k == EntryKind::HashedRekord.as_str() || k == EntryKind::Dsse.as_str())
+}
+
+fn entry_kind(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Kind {
+        kind: String,
+    }
+    serde_json::from_slice::<Kind>(body).ok().map(|k| k.kind)
+}
+
 /// Whether a canonical body is of kind `dsse` (for a clearer error when its envelope is
 /// missing).
 fn body_is_dsse(body: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| {
-            v.get("kind")?
-                .as_str()
-                .map(|k| k == EntryKind::Dsse.as_str())
-        })
-        .unwrap_or(false)
+    entry_kind(body).is_some_and(|k| k == EntryKind::Dsse.as_str())
 }
 
 /// Which federated domains may fetch a domain's records over the mesh: its **read
@@ -468,6 +476,15 @@ impl PreparedDomain {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_signatures_and_attestations_are_records() {
+        assert!(is_record_kind(br#"{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{}}"#));
+        assert!(is_record_kind(br#"{"kind":"dsse"}"#));
+        assert!(!is_record_kind(br#"{"kind":"provmesh-precert"}"#));
+        assert!(!is_record_kind(b"not json"));
+        assert!(body_is_dsse(br#"{"kind":"dsse"}"#));
+    }
 
     #[test]
     fn the_read_scope_admits_the_own_and_the_listed_domains() {

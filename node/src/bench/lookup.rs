@@ -22,6 +22,8 @@ use std::fmt;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt as _;
+
 use provmesh_protocol::proto::provmesh::v1 as pb;
 
 use super::child::{ChildError, ChildNode, WorkDir, provmesh_exe, write_file};
@@ -270,6 +272,9 @@ pub async fn run(
 /// found over it.
 const FEDERATION_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How many artifacts the cross-domain phase signs at once.
+const SIGNING_CONCURRENCY: usize = 16;
+
 /// The cross-domain phase (see the module documentation): the latency of each first
 /// lookup, microseconds.
 async fn cross_domain(
@@ -382,18 +387,33 @@ async fn sign_and_look_up(
     .map_err(|e| failed(e.to_string()))?;
     let options = SignOptions::new(format!("http://{signer_http}"), TokenSource::Literal(token));
     let count = args.cross_domain as usize;
-    let mut digests = Vec::with_capacity(count + 1);
+    let mut files = Vec::with_capacity(count + 1);
     for i in 0..=count {
         let file = dir.join(format!("artifact-{i}"));
         write_file(&file, &format!("{i} {}\n", hex::encode(random_digest()?)))?;
-        sign_file(
-            &options,
-            &file,
-            &dir.join(format!("artifact-{i}.sigstore.json")),
-        )
-        .await
-        .map_err(|e| failed(format!("signing artifact {i}: {e}")))?;
-        let digest = crate::signing::sign::sha256_file(&file).map_err(|e| failed(e.to_string()))?;
+        files.push(file);
+    }
+    // Builds sign concurrently, as a busy domain's do: the log batches their entries.
+    let signed: Vec<Result<(), String>> = futures::stream::iter(files.iter().enumerate())
+        .map(|(i, file)| {
+            let options = &options;
+            async move {
+                sign_file(options, file, &file.with_extension("sigstore.json"))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("signing artifact {i}: {e}"))
+            }
+        })
+        .buffered(SIGNING_CONCURRENCY)
+        .collect()
+        .await;
+    signed
+        .into_iter()
+        .collect::<Result<Vec<()>, String>>()
+        .map_err(failed)?;
+    let mut digests = Vec::with_capacity(files.len());
+    for file in &files {
+        let digest = crate::signing::sign::sha256_file(file).map_err(|e| failed(e.to_string()))?;
         digests.push(format!("sha256:{}", hex::encode(digest)));
     }
     let _ = writeln!(
@@ -417,6 +437,7 @@ async fn sign_and_look_up(
     let warm = digests
         .pop()
         .ok_or_else(|| failed("nothing signed".into()))?;
+    let deadline = Instant::now() + FEDERATION_TIMEOUT;
     loop {
         let answer = client
             .get_provenance(ask(&warm))

@@ -245,6 +245,10 @@ impl Batch {
         let entries = store.entries(from..to).map_err(|e| e.to_string())?;
         let mut records = Vec::with_capacity(entries.len());
         for (index, entry) in (from..).zip(entries) {
+            // The log also holds entries that are no records (the CA's precertificates).
+            if !provmesh_protocol::provenance::is_record_kind(&entry.body) {
+                continue;
+            }
             let attestation = store.attestation(index).map_err(|e| e.to_string())?;
             match Record::open(
                 &entry.body,

@@ -1282,7 +1282,12 @@ impl MeshTask {
             self.respond(channel, &response);
             return;
         }
-        match self.peers.admit(now, &peer, MessageClass::NeedsBoundPeer) {
+        let class = if matches!(request, Request::Lookup { .. }) {
+            MessageClass::Lookup
+        } else {
+            MessageClass::NeedsBoundPeer
+        };
+        match self.peers.admit(now, &peer, class) {
             Admission::Accept => {}
             refusal => {
                 tracing::debug!(%peer, ?refusal, "mesh request refused");
@@ -1622,7 +1627,13 @@ impl MeshTask {
             (Pending::Lookup { query, origin }, Response::Lookup(records)) => {
                 self.lookup_answered(query, &origin, Some(records));
             }
-            (Pending::Lookup { query, origin }, _) => {
+            (Pending::Lookup { query, origin }, other) => {
+                // The answer goes without this log's records: say why.
+                let reason = match &other {
+                    Response::Refused(reason) => reason.clone(),
+                    _ => "a response of the wrong kind".to_owned(),
+                };
+                tracing::warn!(%peer, %origin, %reason, "a lookup was not answered for this log");
                 self.lookup_answered(query, &origin, None);
             }
             (Pending::RecordChain(_), Response::RecordChain(records)) => {

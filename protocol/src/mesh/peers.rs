@@ -51,6 +51,10 @@ pub enum MessageClass {
     /// Anything else (requests, hellos of a bound peer, …): only from a peer bound to a
     /// SPIFFE ID, rate limited by [`PeerBookConfig::needs_bound_peer`].
     NeedsBoundPeer,
+    /// A provenance lookup: only from a bound peer, rate limited by
+    /// [`PeerBookConfig::lookups`]. A node asks on behalf of its consumers, so a busy one
+    /// asks often: a lookup over the rate is refused, but not held against the peer.
+    Lookup,
 }
 
 /// What [`PeerBook::admit`] decided about one message.
@@ -244,6 +248,8 @@ pub struct PeerBookConfig {
     pub self_authenticating: RateLimit,
     /// The rate of messages that need a bound peer, per peer.
     pub needs_bound_peer: RateLimit,
+    /// The rate of provenance lookups, per peer.
+    pub lookups: RateLimit,
     /// The time in which a score halves back towards 0.
     pub score_half_life: Duration,
     /// A peer whose score reaches this (negative) value is banned.
@@ -263,8 +269,12 @@ impl Default for PeerBookConfig {
     /// - `self_authenticating`: burst 256, 64/s. A domain record chain, a catch-up of
     ///   checkpoints and cosignatures across many logs arrive in bursts; each costs a
     ///   signature check, which this keeps below a few milliseconds per second per peer.
-    /// - `needs_bound_peer`: burst 64, 16/s. Requests (proofs, lookups, anti-entropy)
-    ///   cost the responder more than gossip does.
+    /// - `needs_bound_peer`: burst 64, 16/s. Requests (proofs, anti-entropy) cost the
+    ///   responder more than gossip does.
+    /// - `lookups`: burst 512, 256/s. A node forwards its consumers' lookups; the log's
+    ///   server answers a repeated one from its cache and a new one with a store read and
+    ///   a signature check (well under a millisecond), so this bounds a peer to a few
+    ///   percent of a core.
     /// - `score_half_life` 5 min, `ban_score` −100: see [`Offence`] for the weights.
     /// - `ban_duration` 10 min, doubling for repeat offenders, `max_ban_duration` 24 h.
     fn default() -> Self {
@@ -278,6 +288,10 @@ impl Default for PeerBookConfig {
             needs_bound_peer: RateLimit {
                 burst: 64,
                 per_second: 16,
+            },
+            lookups: RateLimit {
+                burst: 512,
+                per_second: 256,
             },
             score_half_life: Duration::from_secs(5 * 60),
             ban_score: -100,
@@ -314,7 +328,10 @@ impl PeerBookConfig {
         if self.max_peers == 0 || self.max_bans == 0 {
             return Err(PeerBookConfigError::ZeroCapacity);
         }
-        if self.self_authenticating.burst == 0 || self.needs_bound_peer.burst == 0 {
+        if self.self_authenticating.burst == 0
+            || self.needs_bound_peer.burst == 0
+            || self.lookups.burst == 0
+        {
             return Err(PeerBookConfigError::ZeroBurst);
         }
         if millis(self.score_half_life) == 0 {
@@ -517,6 +534,7 @@ struct PeerState {
     score: Score,
     self_authenticating: Bucket,
     needs_bound_peer: Bucket,
+    lookups: Bucket,
 }
 
 /// A ban, kept after it ends for escalation.
@@ -630,6 +648,11 @@ impl<P: Clone + Ord + Debug> PeerBook<P> {
                 let allowed = bound && state.needs_bound_peer.take(config.needs_bound_peer, now);
                 (bound, allowed)
             }
+            MessageClass::Lookup => {
+                let bound = state.binding.is_some();
+                let allowed = bound && state.lookups.take(config.lookups, now);
+                (bound, allowed)
+            }
         };
         if let Some(spiffe_id) = expired {
             self.push(PeerAction::BindingExpired {
@@ -641,7 +664,11 @@ impl<P: Clone + Ord + Debug> PeerBook<P> {
             self.penalize(now, peer, Offence::Unbound);
             Admission::Unbound
         } else if !allowed {
-            self.penalize(now, peer, Offence::RateLimited);
+            // A lookup over the rate is a busy peer, not a hostile one: refused, not held
+            // against it.
+            if class != MessageClass::Lookup {
+                self.penalize(now, peer, Offence::RateLimited);
+            }
             Admission::RateLimited
         } else {
             Admission::Accept
@@ -857,6 +884,7 @@ impl<P: Clone + Ord + Debug> PeerBook<P> {
                 score: Score::new(now),
                 self_authenticating: Bucket::full(self.config.self_authenticating, now),
                 needs_bound_peer: Bucket::full(self.config.needs_bound_peer, now),
+                lookups: Bucket::full(self.config.lookups, now),
             };
             self.peers.insert(peer.clone(), state);
             self.disconnected.insert((now, peer.clone()));
@@ -1166,6 +1194,49 @@ mod tests {
             })
             .count();
         assert_eq!(accepted, 3);
+    }
+
+    #[test]
+    fn lookups_over_the_rate_are_refused_without_an_offence() {
+        let config = PeerBookConfig {
+            lookups: RateLimit {
+                burst: 2,
+                per_second: 1,
+            },
+            ..PeerBookConfig::default()
+        };
+        let mut book = PeerBook::new(config).unwrap();
+        assert!(book.connected(at(0), &1));
+        // Unbound: refused, and an offence like any request.
+        assert_eq!(
+            book.admit(at(0), &1, MessageClass::Lookup),
+            Admission::Unbound
+        );
+        let unbound_score = book.score(at(0), &1);
+        book.bind(at(0), &1, binding(A_NODE, 0, 600));
+        for _ in 0..2 {
+            assert_eq!(
+                book.admit(at(0), &1, MessageClass::Lookup),
+                Admission::Accept
+            );
+        }
+        for _ in 0..1000 {
+            assert_eq!(
+                book.admit(at(0), &1, MessageClass::Lookup),
+                Admission::RateLimited
+            );
+        }
+        assert_eq!(
+            book.score(at(0), &1),
+            unbound_score,
+            "a busy peer is not punished"
+        );
+        assert!(!book.is_banned(at(0), &1));
+        // Requests of the other class are untouched by the lookups' bucket.
+        assert_eq!(
+            book.admit(at(0), &1, MessageClass::NeedsBoundPeer),
+            Admission::Accept
+        );
     }
 
     #[test]
