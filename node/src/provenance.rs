@@ -39,8 +39,10 @@ pub struct LogStanding {
 /// One record of the domain's own log.
 #[derive(Debug, Clone)]
 pub struct LocalRecord {
-    /// The record, checked.
-    pub record: Record,
+    /// The record, checked (shared: answers hand it out without copying it).
+    pub record: Arc<Record>,
+    /// Its in-toto statement as JSON (empty for a signature), serialized once.
+    pub statement_json: Vec<u8>,
     /// The entry's index.
     pub index: u64,
     /// When the log integrated it, Unix seconds.
@@ -92,19 +94,33 @@ impl AnswerCache {
     }
 }
 
-/// [`local_records`] through `cache`.
+fn answer_key(log: &LogHandle, sha256: &[u8; 32], standing: &LogStanding) -> AnswerKey {
+    let latest = log.latest_checkpoint().map_or(0, |c| c.size);
+    let (cosigned, cosigners) = standing
+        .cosigned
+        .as_ref()
+        .map_or((0, 0), |(c, w)| (c.size, w.len()));
+    (*sha256, latest, cosigned, cosigners)
+}
+
+/// The answer of [`local_records`] already in `cache`, if any: cheap, no blocking work.
+pub fn cached_answer(
+    log: &LogHandle,
+    sha256: &[u8; 32],
+    standing: &LogStanding,
+    cache: &AnswerCache,
+) -> Option<Arc<Vec<LocalRecord>>> {
+    cache.get(&answer_key(log, sha256, standing))
+}
+
+/// [`local_records`] through `cache` (blocking on a miss).
 pub fn cached_local_records(
     log: &LogHandle,
     sha256: &[u8; 32],
     standing: &LogStanding,
     cache: &AnswerCache,
 ) -> Result<Arc<Vec<LocalRecord>>, ReadError> {
-    let latest = log.latest_checkpoint().map_or(0, |c| c.size);
-    let (cosigned, cosigners) = standing
-        .cosigned
-        .as_ref()
-        .map_or((0, 0), |(c, w)| (c.size, w.len()));
-    let key = (*sha256, latest, cosigned, cosigners);
+    let key = answer_key(log, sha256, standing);
     if let Some(answer) = cache.get(&key) {
         return Ok(answer);
     }
@@ -179,8 +195,14 @@ fn open_local(
         .bundle(&tlog)
         .map_err(|e| e.to_string())
         .and_then(|b| sigstore_bundle::to_json(&b).map_err(|e| e.to_string()))?;
+    let statement_json = record
+        .statement
+        .as_ref()
+        .and_then(|s| s.to_json().ok())
+        .unwrap_or_default();
     Ok(LocalRecord {
-        record,
+        record: Arc::new(record),
+        statement_json,
         index: entry.index,
         integrated_time: entry.integrated_time,
         bundle,

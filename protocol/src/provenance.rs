@@ -479,7 +479,9 @@ mod tests {
 
     #[test]
     fn only_signatures_and_attestations_are_records() {
-        assert!(is_record_kind(br#"{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{}}"#));
+        assert!(is_record_kind(
+            br#"{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{}}"#
+        ));
         assert!(is_record_kind(br#"{"kind":"dsse"}"#));
         assert!(!is_record_kind(br#"{"kind":"provmesh-precert"}"#));
         assert!(!is_record_kind(b"not json"));

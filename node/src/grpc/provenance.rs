@@ -30,7 +30,9 @@ use super::v1::{
 use crate::index::{IndexEvent, IndexHandle};
 use crate::log::LogHandle;
 use crate::mesh::MeshHandle;
-use crate::provenance::{AnswerCache, LogStanding, RemoteAnswers, cached_local_records};
+use crate::provenance::{
+    AnswerCache, LogStanding, RemoteAnswers, cached_answer, cached_local_records,
+};
 
 /// The `provmesh.v1.ProvenanceService` implementation.
 #[derive(Debug, Clone)]
@@ -269,7 +271,9 @@ fn now_unix() -> u64 {
 
 /// One record of the answer, before the policy judged it.
 struct Found {
-    record: Record,
+    record: Arc<Record>,
+    /// The statement as JSON (empty for a signature).
+    statement: Vec<u8>,
     trust_domain: TrustDomain,
     origin: String,
     index: u64,
@@ -295,12 +299,7 @@ impl Found {
 
     fn message(self, verdict: &provmesh_protocol::policy::RecordVerdict) -> ProvenanceRecord {
         ProvenanceRecord {
-            statement: self
-                .record
-                .statement
-                .as_ref()
-                .and_then(|s| s.to_json().ok())
-                .unwrap_or_default(),
+            statement: self.statement,
             signer: self.record.signer.to_string(),
             trust_domain: self.trust_domain.to_string(),
             log_origin: self.origin,
@@ -338,27 +337,35 @@ impl ProvenanceGrpc {
             return Ok(Vec::new());
         };
         let standing = self.standing(&log).await;
-        let trust_domain = self.trust_domain.clone();
-        let cache = Arc::clone(&self.cache);
-        tokio::task::spawn_blocking(move || {
-            let records = cached_local_records(&log, &digest, &standing, &cache)
-                .map_err(|e| Status::unavailable(e.to_string()))?;
-            Ok(records
-                .iter()
-                .map(|r| Found {
-                    record: r.record.clone(),
-                    trust_domain: trust_domain.clone(),
-                    origin: log.origin().to_owned(),
-                    index: r.index,
-                    integrated_time: r.integrated_time,
-                    bundle: r.bundle.clone(),
-                    witnesses: r.witnesses.clone(),
-                    equivocating: standing.equivocating,
+        // A cached answer is served here; only a miss reads the store and checks
+        // signatures, off the async threads.
+        let records = match cached_answer(&log, &digest, &standing, &self.cache) {
+            Some(records) => records,
+            None => {
+                let cache = Arc::clone(&self.cache);
+                let (log, standing) = (log.clone(), standing.clone());
+                tokio::task::spawn_blocking(move || {
+                    cached_local_records(&log, &digest, &standing, &cache)
                 })
-                .collect())
-        })
-        .await
-        .map_err(|e| Status::internal(e.to_string()))?
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?
+                .map_err(|e| Status::unavailable(e.to_string()))?
+            }
+        };
+        Ok(records
+            .iter()
+            .map(|r| Found {
+                record: Arc::clone(&r.record),
+                statement: r.statement_json.clone(),
+                trust_domain: self.trust_domain.clone(),
+                origin: log.origin().to_owned(),
+                index: r.index,
+                integrated_time: r.integrated_time,
+                bundle: r.bundle.clone(),
+                witnesses: r.witnesses.clone(),
+                equivocating: standing.equivocating,
+            })
+            .collect())
     }
 
     /// The other logs' records, over the mesh, each checked.
@@ -399,11 +406,17 @@ fn check_remote(answers: RemoteAnswers, digest: [u8; 32]) -> Vec<Found> {
                 answers.max_skew_secs,
             ) {
                 Ok(checked) => found.push(Found {
+                    statement: checked
+                        .record
+                        .statement
+                        .as_ref()
+                        .and_then(|s| s.to_json().ok())
+                        .unwrap_or_default(),
                     trust_domain: domain.keys().trust_domain.clone(),
                     origin: origin.clone(),
                     index: checked.verified.log_index,
                     integrated_time: checked.verified.integrated_time,
-                    record: checked.record,
+                    record: Arc::new(checked.record),
                     bundle: served.bundle,
                     witnesses: checked.witnesses,
                     equivocating: answer.equivocating,
