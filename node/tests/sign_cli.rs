@@ -514,7 +514,7 @@ async fn trust_root_export_refuses_what_it_cannot_know() {
     let authority = TestAuthority::start("[authority.log]\nbatch_max_delay = \"5ms\"\n").await;
     let dir = tempfile::tempdir().unwrap();
     let out_file = dir.path().join("trust.json");
-    // Another domain: federation does not exist yet.
+    // Another domain: an authority knows only its own; a node of the mesh exports others.
     let out = provmesh(strings(&[
         "trust-root",
         "export",
@@ -531,7 +531,7 @@ async fn trust_root_export_refuses_what_it_cannot_know() {
         1,
         &[
             "org-b.example is not this authority's (org-a.example)",
-            "federation",
+            "--node ADDR",
         ],
     );
     assert!(!out_file.exists());
