@@ -70,8 +70,10 @@ pub struct MeshConfig {
     /// 0 picks a free port.
     #[serde(deserialize_with = "de_multiaddrs")]
     pub listen: Vec<libp2p::Multiaddr>,
-    /// Peers to dial at start, each a libp2p address ending in `/p2p/<peer id>`.
-    #[serde(deserialize_with = "de_peer_multiaddrs")]
+    /// Peers to dial at start: libp2p addresses, ending in `/p2p/<peer id>` to pin the
+    /// peer's libp2p key, or not (e.g. a Kubernetes Service name, whose peer id is not
+    /// known in advance): a peer is trusted by the node record it presents, not its key.
+    #[serde(deserialize_with = "de_multiaddrs")]
     pub bootstrap: Vec<libp2p::Multiaddr>,
     /// How often the node exchanges its latest checkpoints and record sequences with a
     /// random peer, repairing what gossip missed.
@@ -807,21 +809,6 @@ fn de_multiaddrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<libp2p::Multiadd
         .collect()
 }
 
-fn de_peer_multiaddrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<libp2p::Multiaddr>, D::Error> {
-    let addrs = de_multiaddrs(d)?;
-    for addr in &addrs {
-        if !matches!(
-            addr.iter().last(),
-            Some(libp2p::multiaddr::Protocol::P2p(_))
-        ) {
-            return Err(D::Error::custom(format!(
-                "bootstrap address {addr} does not end in /p2p/<peer id>"
-            )));
-        }
-    }
-    Ok(addrs)
-}
-
 fn de_optional_spiffe_id<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<provmesh_protocol::spiffe::SpiffeId>, D::Error> {
@@ -1275,7 +1262,7 @@ quota_burst = {quota_burst}
 enabled = {mesh_enabled}
 # libp2p addresses to listen on; port 0 picks a free port.
 listen = [{mesh_listen}]
-# Peers to dial at start: libp2p addresses ending in /p2p/<peer id>.
+# Peers to dial at start: libp2p addresses, optionally ending in /p2p/<peer id>.
 bootstrap = []
 # How often to exchange latest checkpoints and record sequences with a random peer.
 anti_entropy_interval = {anti_entropy_interval}

@@ -342,6 +342,13 @@ async fn start_nodes(
             child,
         });
     }
+    // Plain nodes dial org-a's authority by address alone, as a Kubernetes node dials its
+    // authority's Service: who answers is settled by the node record it presents.
+    let first_authority: Vec<String> = bootstrap
+        .first()
+        .map(|a| a.split("/p2p/").next().unwrap_or(a).to_owned())
+        .into_iter()
+        .collect();
     for domain in DOMAINS {
         let authority_dir = dir.join(format!("{domain}-authority"));
         let url = nodes
@@ -358,7 +365,7 @@ async fn start_nodes(
                 &dir.join(&name).join("data"),
                 domain,
                 Some((&authority_dir, &url)),
-                &bootstrap[..1],
+                &first_authority,
                 &bundles,
             );
             write_file(&dir.join(format!("{name}.toml")), &config)?;
