@@ -103,23 +103,23 @@ fn answer_key(log: &LogHandle, sha256: &[u8; 32], standing: &LogStanding) -> Ans
     (*sha256, latest, cosigned, cosigners)
 }
 
-/// The answer of [`local_records`] already in `cache`, if any: cheap, no blocking work.
+/// The answer of [`local_records`] already in the log's answer cache, if any: cheap, no
+/// blocking work.
 pub fn cached_answer(
     log: &LogHandle,
     sha256: &[u8; 32],
     standing: &LogStanding,
-    cache: &AnswerCache,
 ) -> Option<Arc<Vec<LocalRecord>>> {
-    cache.get(&answer_key(log, sha256, standing))
+    log.answer_cache().get(&answer_key(log, sha256, standing))
 }
 
-/// [`local_records`] through `cache` (blocking on a miss).
+/// [`local_records`] through the log's answer cache (blocking on a miss).
 pub fn cached_local_records(
     log: &LogHandle,
     sha256: &[u8; 32],
     standing: &LogStanding,
-    cache: &AnswerCache,
 ) -> Result<Arc<Vec<LocalRecord>>, ReadError> {
+    let cache = log.answer_cache();
     let key = answer_key(log, sha256, standing);
     if let Some(answer) = cache.get(&key) {
         return Ok(answer);

@@ -30,9 +30,7 @@ use super::v1::{
 use crate::index::{IndexEvent, IndexHandle};
 use crate::log::LogHandle;
 use crate::mesh::MeshHandle;
-use crate::provenance::{
-    AnswerCache, LogStanding, RemoteAnswers, cached_answer, cached_local_records,
-};
+use crate::provenance::{LogStanding, RemoteAnswers, cached_answer, cached_local_records};
 
 /// The `provmesh.v1.ProvenanceService` implementation.
 #[derive(Debug, Clone)]
@@ -40,8 +38,6 @@ pub struct ProvenanceGrpc {
     log: Option<LogHandle>,
     mesh: Option<MeshHandle>,
     trust_domain: TrustDomain,
-    /// The own log's answers, opened and checked once.
-    cache: Arc<AnswerCache>,
     /// The provenance index, for searches and watches.
     index: Option<IndexHandle>,
 }
@@ -59,7 +55,6 @@ impl ProvenanceGrpc {
             log,
             mesh,
             trust_domain,
-            cache: Arc::new(AnswerCache::default()),
             index,
         }
     }
@@ -339,17 +334,14 @@ impl ProvenanceGrpc {
         let standing = self.standing(&log).await;
         // A cached answer is served here; only a miss reads the store and checks
         // signatures, off the async threads.
-        let records = match cached_answer(&log, &digest, &standing, &self.cache) {
+        let records = match cached_answer(&log, &digest, &standing) {
             Some(records) => records,
             None => {
-                let cache = Arc::clone(&self.cache);
                 let (log, standing) = (log.clone(), standing.clone());
-                tokio::task::spawn_blocking(move || {
-                    cached_local_records(&log, &digest, &standing, &cache)
-                })
-                .await
-                .map_err(|e| Status::internal(e.to_string()))?
-                .map_err(|e| Status::unavailable(e.to_string()))?
+                tokio::task::spawn_blocking(move || cached_local_records(&log, &digest, &standing))
+                    .await
+                    .map_err(|e| Status::internal(e.to_string()))?
+                    .map_err(|e| Status::unavailable(e.to_string()))?
             }
         };
         Ok(records

@@ -302,6 +302,9 @@ struct Shared {
     published: watch::Receiver<Option<Arc<SignedCheckpointNote>>>,
     halted: Arc<Mutex<Option<String>>>,
     metrics: LogMetrics,
+    /// Provenance answers opened from this log, shared by every server of them (gRPC
+    /// lookups, the mesh's).
+    answers: crate::provenance::AnswerCache,
 }
 
 /// A cheap, cloneable handle to the running log.
@@ -398,6 +401,7 @@ pub fn start(
             published: published_rx,
             halted: Arc::clone(&halted),
             metrics: metrics.clone(),
+            answers: crate::provenance::AnswerCache::default(),
         }),
     };
     let task = LogDriver {
@@ -628,6 +632,12 @@ impl LogHandle {
     /// The log's Ed25519 public key.
     pub fn public_key(&self) -> [u8; 32] {
         self.shared.signer.public_key()
+    }
+
+    /// The provenance answers already opened from this log
+    /// ([`crate::provenance::cached_local_records`]).
+    pub fn answer_cache(&self) -> &crate::provenance::AnswerCache {
+        &self.shared.answers
     }
 
     /// The store (read-only use: commits belong to the log task).

@@ -1506,7 +1506,7 @@ impl MeshTask {
         let standing = self.standing(log.origin());
         let commands = self.self_commands.clone();
         tokio::task::spawn_blocking(move || {
-            let response = match crate::provenance::local_records(&log, &sha256, &standing) {
+            let response = match crate::provenance::cached_local_records(&log, &sha256, &standing) {
                 Ok(records) => Response::Lookup(
                     records
                         .iter()
