@@ -178,8 +178,13 @@ impl Ingest {
             self.metrics
                 .lag
                 .set(i64::try_from(size.saturating_sub(from)).unwrap_or(i64::MAX));
+            if from > size && size > 0 && first == from {
+                // The log is a restored backup: it holds the same entries up to its size
+                // (a log never forks), so what the index holds beyond stays right.
+                tracing::warn!(%origin, indexed = from, log_size = size, "the index is ahead of the log (restored from a backup?); it resumes once the log catches up");
+            }
             if from >= size || shutdown.is_triggered() {
-                if from > first && size - first > MAX_ENTRIES_PER_READ {
+                if from > first && size.saturating_sub(first) > MAX_ENTRIES_PER_READ {
                     tracing::info!(%origin, indexed = from - first, elapsed_ms = started.elapsed().as_millis() as u64, "index caught up with the log");
                 }
                 return Ok(());
