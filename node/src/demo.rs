@@ -281,7 +281,8 @@ pub async fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<Vec<Step>, Demo
         }
     }
     if !args.exit {
-        narrator.say(&try_it(&nodes, &manifest_path));
+        let artifacts = scenario.as_deref().unwrap_or(&[]);
+        narrator.say(&try_it(&nodes, artifacts, &manifest_path));
         narrator.say("serving until interrupted (Ctrl-C)…");
         let _ = tokio::signal::ctrl_c().await;
     }
@@ -823,7 +824,7 @@ fn manifest(
 }
 
 /// What to try while the demo serves.
-fn try_it(nodes: &[DemoNode], manifest: &Path) -> String {
+fn try_it(nodes: &[DemoNode], artifacts: &[Artifact], manifest: &Path) -> String {
     let mut text = String::from("the mesh is up; try:\n");
     let grpc_of = |domain: &str, authority: bool| {
         nodes
@@ -835,10 +836,13 @@ fn try_it(nodes: &[DemoNode], manifest: &Path) -> String {
     let c_node = grpc_of("org-c.example", false);
     let a_authority = grpc_of("org-a.example", true);
     let _ = writeln!(text, "  provmesh mesh status --node {c_node}");
-    let _ = writeln!(
-        text,
-        "  provmesh lookup <artifact file or sha256:…> --node {c_node}"
-    );
+    for artifact in artifacts {
+        let _ = writeln!(
+            text,
+            "  provmesh lookup {} --node {c_node}",
+            artifact.file.display()
+        );
+    }
     let _ = writeln!(
         text,
         "  provmesh search --signer 'spiffe://org-a.example/*' --node {a_authority}"
