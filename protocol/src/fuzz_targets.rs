@@ -40,6 +40,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("evidence", evidence),
     ("policy", policy),
     ("search_query", search_query),
+    ("admission_review", admission_review),
 ];
 
 /// Fixed keys so that verification code runs on fuzzed notes (a fuzzer can copy the key
@@ -567,4 +568,44 @@ pub fn search_query(data: &[u8]) {
             again.is_some_and(|r| query.matches(&r))
         );
     }
+}
+
+/// Kubernetes AdmissionReviews as an API server (or anyone reaching the webhook) sends
+/// them: what parses yields its images, each reference splits or is refused, and the
+/// answer echoes the uid; nothing panics.
+pub fn admission_review(data: &[u8]) {
+    use crate::admission::{
+        AdmissionRequest, ImageReference, ImageVerdict, images_of, review_response,
+    };
+    let Ok(request) = AdmissionRequest::parse(data) else {
+        return;
+    };
+    let Some(object) = &request.object else {
+        return;
+    };
+    let Ok(images) = images_of(&request.kind, object) else {
+        return;
+    };
+    let verdicts: Vec<ImageVerdict> = images
+        .into_iter()
+        .map(|use_| {
+            let pinned = ImageReference::parse(&use_.image).is_ok_and(|r| r.sha256.is_some());
+            ImageVerdict {
+                allowed: pinned,
+                reasons: if pinned {
+                    vec![]
+                } else {
+                    vec!["unpinned".to_owned()]
+                },
+                place: use_.place,
+                image: use_.image,
+            }
+        })
+        .collect();
+    let response = review_response(&request.uid, &verdicts);
+    assert_eq!(response["response"]["uid"], request.uid.as_str());
+    assert_eq!(
+        response["response"]["allowed"],
+        verdicts.iter().all(|v| v.allowed)
+    );
 }

@@ -11,6 +11,7 @@
 //! | --- | --- |
 //! | [`merkle`] | RFC 6962 / RFC 9162 hashing, stored-hash trees, inclusion and consistency proofs, C2SP tlog-tiles |
 //! | [`note`] | C2SP signed notes: parse, sign, verify (Ed25519, ECDSA P-256, cosignature keys) |
+//! | [`admission`] | Kubernetes admission: the images an AdmissionReview's object runs, image references, the review's answer |
 //! | [`policy`] | provenance policies: the TOML format, and the verdict on an artifact's verified records |
 //! | [`provenance`] | provenance records: a log entry opened and checked (signer, subjects, statement, builder), and its bundle |
 //! | [`index`] | the provenance index: what a verified record is indexed under, search queries and their matching, identity monitoring |
@@ -32,6 +33,7 @@
 //! | [`evidence`] | equivocation evidence: the self-contained document proving a log signed two checkpoints that cannot both be true |
 //! | [`witness`] | the witness: C2SP tlog-witness `add-checkpoint`, its checks and status codes, the cosigned state |
 
+pub mod admission;
 pub mod ca;
 pub mod checkpoint;
 pub mod cosignature;
