@@ -55,6 +55,28 @@ pub struct Config {
     /// `[federation]`: the trust domains this node federates with.
     #[serde(default)]
     pub federation: FederationConfig,
+    /// `[admission]`: the Kubernetes admission webhook.
+    #[serde(default)]
+    pub admission: AdmissionConfig,
+}
+
+/// `[admission]`: a Kubernetes `ValidatingAdmissionWebhook` on the HTTP API
+/// (`POST /admission/v1/validate`): every image a Pod or workload runs is looked up and
+/// judged under the policy; an image without a digest is denied unless allowed here.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct AdmissionConfig {
+    /// Whether the node serves the webhook (it needs the HTTP API and the gRPC
+    /// provenance service's sources: a log, or the mesh).
+    pub enabled: bool,
+    /// The policy file (TOML, docs/policy.md); unset: the empty policy, which denies
+    /// only images whose records all come from logs proven to equivocate, or none.
+    #[serde(deserialize_with = "de_optional_path")]
+    pub policy: Option<PathBuf>,
+    /// Admit images named by a tag alone (not recommended: a tag can be moved after
+    /// admission, and the kubelet pulls whatever it names then).
+    pub allow_tag_only: bool,
 }
 
 /// `[mesh]`: the libp2p swarm (TCP and QUIC, Noise, yamux; gossipsub, request-response,
@@ -483,6 +505,7 @@ impl Default for Config {
             authority: AuthorityConfig::default(),
             mesh: MeshConfig::default(),
             federation: FederationConfig::default(),
+            admission: AdmissionConfig::default(),
         }
     }
 }
@@ -1278,6 +1301,15 @@ follow = []
 # https://<listen>/<trust domain>, for SPIRE servers' federates_with.
 enabled = {bundle_endpoint_enabled}
 listen = {bundle_endpoint_listen}
+
+[admission]
+# A Kubernetes ValidatingAdmissionWebhook on the HTTP API (POST /admission/v1/validate):
+# every image of a Pod or workload is looked up and judged under the policy.
+enabled = false
+# The policy file (docs/policy.md); unset: the empty policy.
+# policy = "/etc/provmesh/admission-policy.toml"
+# Admit images named by a tag alone (a tag can be moved after admission).
+allow_tag_only = false
 
 [federation]
 # The SPIFFE ID of this domain's authority; default spiffe://<trust domain>/provmesh/authority.

@@ -24,8 +24,10 @@
 //! | [`search`] | `provmesh search`: a node's provenance index by signer, builder, predicate type, subject, time; `--watch` streams |
 //! | [`run`] | starting a node from a configuration and running it until it is told to stop |
 //! | [`demo`] | `provmesh demo`: three domains on loopback and the narrated scenario (sign, attest, look up across domains, equivocate, convict) |
+//! | [`admission`] | the Kubernetes admission webhook: every image of a Pod or workload looked up and judged under the policy |
 //! | [`bench`] | load generators (`provmesh bench log`) and their signing fixture |
 
+pub mod admission;
 pub mod bench;
 pub mod bounded;
 pub mod ca;

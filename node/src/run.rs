@@ -362,6 +362,30 @@ pub async fn start_with(
     } else {
         None
     };
+    // The admission webhook judges images as GetProvenance does, over the same sources.
+    let admission = if config.admission.enabled && (log.is_some() || mesh.is_some()) {
+        let provenance = crate::grpc::provenance::ProvenanceGrpc::new(
+            log.clone(),
+            mesh.clone(),
+            index.clone(),
+            config.node.trust_domain.clone(),
+        );
+        Some(
+            crate::admission::Admission::new(
+                provenance,
+                config.admission.policy.as_deref(),
+                config.admission.allow_tag_only,
+            )
+            .map_err(RunError::Admission)?,
+        )
+    } else {
+        if config.admission.enabled {
+            tracing::warn!(
+                "admission webhook not served: the node has neither a log nor the mesh to look images up in"
+            );
+        }
+        None
+    };
     let http_router = match (log, &config.node.authority_url) {
         (Some(log), _) => {
             let settings = crate::log::http::HttpSettings {
@@ -381,6 +405,17 @@ pub async fn start_with(
                 .merge(crate::witness::http::forward_router(authority_url.clone())),
         ),
         (None, None) => None,
+    };
+    let http_router = match (http_router, admission) {
+        (router, Some(admission)) => {
+            tracing::info!(path = crate::admission::PATH, "admission webhook enabled");
+            Some(
+                router
+                    .unwrap_or_default()
+                    .merge(crate::admission::router(Arc::new(admission))),
+            )
+        }
+        (router, None) => router,
     };
     if let (Some(listener), Some(addr), Some(router)) = (listeners.http, addrs.http, http_router) {
         tasks.spawn(
@@ -589,6 +624,9 @@ pub enum RunError {
     /// The gRPC services could not be built.
     #[error("cannot build the gRPC services: {0}")]
     Grpc(#[source] crate::grpc::RoutesError),
+    /// The admission webhook's policy is unusable.
+    #[error(transparent)]
+    Admission(crate::admission::AdmissionSetupError),
     /// The provenance index could not be opened.
     #[error("provenance index: {0}")]
     Index(#[source] crate::index::IndexStoreError),

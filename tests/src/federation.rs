@@ -63,8 +63,8 @@ impl NodeFiles {
 /// or a plain node sharing the dev CA of the authority in directory `authority.0` and
 /// forwarding to its HTTP API at `authority.1`. It logs at info with
 /// `provmesh_node::mesh=debug`, listens on loopback with ephemeral ports (HTTP, gRPC,
-/// mesh, bundle endpoint), dials `bootstrap`, runs anti-entropy every second, and
-/// federates with every domain of `bundles` except its own.
+/// mesh, bundle endpoint), dials `bootstrap`, runs anti-entropy every second, serves the
+/// admission webhook, and federates with every domain of `bundles` except its own.
 pub fn write_config(
     node: &NodeFiles,
     domain: &str,
@@ -105,6 +105,8 @@ pub fn write_config(
             .collect::<Vec<_>>()
             .join(", "),
     ));
+    // Every node answers the admission webhook, under the empty policy.
+    text.push_str("[admission]\nenabled = true\n\n");
     for (other, bundle) in bundles {
         if *other != domain {
             text.push_str(&format!(

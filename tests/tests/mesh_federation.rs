@@ -923,7 +923,41 @@ fn an_artifact_attested_in_one_domain_is_found_and_judged_from_another() {
         }
     }
 
-    // org-a's log shows a second tree to org-c's node: once convicted, denied for it.
+    // Admission on org-c's node: a Pod running the artifact as its image is admitted; a
+    // Deployment that also runs an unattested image and a tag-only one is not, with why.
+    let c_http = nodes.last().unwrap().1.http().to_string();
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+        std::fs::read(&artifact).unwrap(),
+    ));
+    let pod = admission_review("pod.json", &digest);
+    let (status_code, answer) = http("POST", &c_http, "/admission/v1/validate", &pod);
+    assert_eq!(status_code, 200, "{answer}");
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(
+        answer["response"]["uid"],
+        "705ab4f5-6393-11e8-b7cc-42010a800002"
+    );
+    assert_eq!(answer["response"]["allowed"], true, "{answer:#}");
+    let deployment = admission_review("deployment.json", &digest);
+    let (status_code, answer) = http("POST", &c_http, "/admission/v1/validate", &deployment);
+    assert_eq!(status_code, 200, "{answer}");
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["response"]["allowed"], false, "{answer:#}");
+    let message = answer["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("spec.initContainers[migrate]") && message.contains("no-record"),
+        "{message}"
+    );
+    assert!(
+        message.contains("spec.ephemeralContainers[debug] busybox:1.36: tag-only"),
+        "{message}"
+    );
+    assert!(!message.contains("spec.containers[app]"), "{message}");
+    let (status_code, _) = http("POST", &c_http, "/admission/v1/validate", "{\"kind\": 1}");
+    assert_eq!(status_code, 400);
+
+    // org-a's log shows a second tree to org-c's node: once convicted, denied for it —
+    // by lookups and by admission.
     let origin = "log.org-a.example";
     let _tool = show_second_tree(root, &nodes.last().unwrap().1);
     wait_convicted(&nodes, root, origin);
@@ -934,4 +968,21 @@ fn an_artifact_attested_in_one_domain_is_found_and_judged_from_another() {
         denied["records"][0]["verdict"]["reasons"][0]["code"], "equivocating-log",
         "{denied:#}"
     );
+    let (_, answer) = http("POST", &c_http, "/admission/v1/validate", &pod);
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["response"]["allowed"], false, "{answer:#}");
+    let message = answer["response"]["status"]["message"].as_str().unwrap();
+    assert!(message.contains("equivocating-log"), "{message}");
+}
+
+/// The AdmissionReview fixture `name` (tests/fixtures/admission/) with `attested` as the
+/// attested image's digest and a digest nobody logged as the unattested one's.
+fn admission_review(name: &str, attested: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/admission")
+        .join(name);
+    std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("{{ATTESTED}}", attested)
+        .replace("{{UNATTESTED}}", &"0e".repeat(32))
 }

@@ -1,0 +1,194 @@
+//! The Kubernetes admission webhook (`[admission]`): `POST /admission/v1/validate` on
+//! the HTTP API answers `AdmissionReview` (v1) requests. Every image of the object
+//! (`provmesh_protocol::admission::images_of`: containers, init and ephemeral
+//! containers of Pods, workloads and CronJobs) is judged: an image without a digest is
+//! denied (unless `allow_tag_only`), and a digest is looked up exactly as
+//! `GetProvenance` does — the own log and every federated one, records checked — and
+//! judged under the configured policy. The review is allowed only when every image is;
+//! a denial says which image and why.
+//!
+//! A review that cannot be read gets HTTP 400: the API server then applies the webhook's
+//! `failurePolicy` (`Fail` refuses the object).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use provmesh_protocol::admission::{
+    AdmissionRequest, ImageReference, ImageVerdict, MAX_REVIEW_BYTES, images_of, review_response,
+};
+use tonic::Request;
+
+use crate::grpc::provenance::ProvenanceGrpc;
+use crate::grpc::v1::GetProvenanceRequest;
+use crate::grpc::v1::provenance_service_server::ProvenanceService as _;
+
+/// How one digest was judged: allowed, or the reasons; or why it could not be looked up.
+type DigestVerdict = Result<(bool, Vec<String>), String>;
+
+/// The webhook's path on the HTTP API.
+pub const PATH: &str = "/admission/v1/validate";
+
+/// The webhook: the provenance lookups and the policy they are judged under.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    provenance: ProvenanceGrpc,
+    policy: String,
+    allow_tag_only: bool,
+}
+
+/// Why the webhook could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("admission policy {path}: {reason}")]
+pub struct AdmissionSetupError {
+    /// The policy file.
+    pub path: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl Admission {
+    /// The webhook over `provenance`, judging under the policy in `policy_file` (none:
+    /// the empty policy).
+    pub fn new(
+        provenance: ProvenanceGrpc,
+        policy_file: Option<&Path>,
+        allow_tag_only: bool,
+    ) -> Result<Admission, AdmissionSetupError> {
+        let policy = match policy_file {
+            Some(path) => {
+                crate::lookup::read_policy(path).map_err(|reason| AdmissionSetupError {
+                    path: path.display().to_string(),
+                    reason,
+                })?
+            }
+            None => String::new(),
+        };
+        Ok(Admission {
+            provenance,
+            policy,
+            allow_tag_only,
+        })
+    }
+
+    /// The answer to one `AdmissionReview` (JSON), or why it cannot be read.
+    pub async fn review(&self, body: &[u8]) -> Result<serde_json::Value, String> {
+        let request = AdmissionRequest::parse(body).map_err(|e| e.to_string())?;
+        let images = match &request.object {
+            Some(object) => images_of(&request.kind, object).map_err(|e| e.to_string())?,
+            None => Vec::new(),
+        };
+        // Each distinct digest is looked up once, all of them at once.
+        let parsed: Vec<_> = images
+            .iter()
+            .map(|image| ImageReference::parse(&image.image))
+            .collect();
+        let distinct: std::collections::BTreeSet<[u8; 32]> = parsed
+            .iter()
+            .filter_map(|r| r.as_ref().ok().and_then(|r| r.sha256))
+            .collect();
+        let judged = futures::future::join_all(distinct.iter().map(|d| self.judge(*d))).await;
+        let digests: BTreeMap<[u8; 32], DigestVerdict> = distinct.into_iter().zip(judged).collect();
+        let verdicts: Vec<ImageVerdict> = images
+            .into_iter()
+            .zip(parsed)
+            .map(|(image, reference)| {
+                let (allowed, reasons) = match reference {
+                    Err(e) => (false, vec![format!("invalid-reference: {e}")]),
+                    Ok(ImageReference { sha256: None, .. }) if self.allow_tag_only => {
+                        (true, Vec::new())
+                    }
+                    Ok(ImageReference { sha256: None, .. }) => (
+                        false,
+                        vec!["tag-only: the reference pins no digest, and a tag can name another image by the time it is pulled".to_owned()],
+                    ),
+                    Ok(ImageReference {
+                        sha256: Some(digest),
+                        ..
+                    }) => match digests.get(&digest).cloned() {
+                        Some(Ok(verdict)) => verdict,
+                        Some(Err(e)) => (false, vec![format!("lookup-failed: {e}")]),
+                        None => (false, vec!["lookup-failed: not judged".to_owned()]),
+                    },
+                };
+                ImageVerdict {
+                    place: image.place,
+                    image: image.image,
+                    allowed,
+                    reasons,
+                }
+            })
+            .collect();
+        Ok(review_response(&request.uid, &verdicts))
+    }
+
+    /// Looks `digest` up and judges it: allowed, or the reasons (`code: message`, the
+    /// artifact's and each record's, once each).
+    async fn judge(&self, digest: [u8; 32]) -> DigestVerdict {
+        let answer = self
+            .provenance
+            .get_provenance(Request::new(GetProvenanceRequest {
+                digest: format!("sha256:{}", hex::encode(digest)),
+                policy: self.policy.clone(),
+            }))
+            .await
+            .map_err(|status| status.message().to_owned())?
+            .into_inner();
+        let verdict = answer.verdict.unwrap_or_default();
+        if verdict.allowed {
+            return Ok((true, Vec::new()));
+        }
+        let mut reasons: Vec<String> = Vec::new();
+        for reason in answer
+            .records
+            .iter()
+            .filter_map(|r| r.verdict.as_ref())
+            .chain(std::iter::once(&verdict))
+            .flat_map(|v| &v.reasons)
+        {
+            let text = format!("{}: {}", reason.code, reason.message);
+            if !reasons.contains(&text) {
+                reasons.push(text);
+            }
+        }
+        Ok((false, reasons))
+    }
+}
+
+/// The webhook's route.
+pub fn router(admission: Arc<Admission>) -> Router {
+    Router::new()
+        .route(PATH, post(validate))
+        .with_state(admission)
+}
+
+async fn validate(
+    State(admission): State<Arc<Admission>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let body = match crate::log::http::read_body(&headers, body, MAX_REVIEW_BYTES).await {
+        Ok(body) => body,
+        Err(e) => return e.into_response(),
+    };
+    match admission.review(&body).await {
+        Ok(answer) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            answer.to_string(),
+        )
+            .into_response(),
+        Err(reason) => (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("{reason}\n"),
+        )
+            .into_response(),
+    }
+}
