@@ -122,6 +122,14 @@ pub struct LookupBenchReport {
     pub cross_domain_max_ms: f64,
     /// Whether the nodes ran on CPUs of their own (`--node-cpus`).
     pub pinned: bool,
+    /// Admission review of a Pod with 3 images never looked up, p50 and p99, ms.
+    pub admission_uncached_p50_ms: f64,
+    /// See `admission_uncached_p50_ms`.
+    pub admission_uncached_p99_ms: f64,
+    /// The same reviews again, answers cached, p50 and p99, ms.
+    pub admission_cached_p50_ms: f64,
+    /// See `admission_cached_p50_ms`.
+    pub admission_cached_p99_ms: f64,
 }
 
 impl LookupBenchReport {
@@ -143,6 +151,10 @@ impl LookupBenchReport {
             "cross_domain_p99_ms": self.cross_domain_p99_ms,
             "cross_domain_max_ms": self.cross_domain_max_ms,
             "pinned": self.pinned,
+            "admission_uncached_p50_ms": self.admission_uncached_p50_ms,
+            "admission_uncached_p99_ms": self.admission_uncached_p99_ms,
+            "admission_cached_p50_ms": self.admission_cached_p50_ms,
+            "admission_cached_p99_ms": self.admission_cached_p99_ms,
         })
         .to_string()
     }
@@ -177,6 +189,14 @@ impl fmt::Display for LookupBenchReport {
                 self.cross_domain_max_ms
             )?;
         }
+        writeln!(
+            f,
+            "admission, a Pod of 3 images: uncached p50 {:.2} ms, p99 {:.2} ms; cached p50 {:.2} ms, p99 {:.2} ms",
+            self.admission_uncached_p50_ms,
+            self.admission_uncached_p99_ms,
+            self.admission_cached_p50_ms,
+            self.admission_cached_p99_ms
+        )?;
         if self.pinned {
             writeln!(f, "the nodes ran on CPUs of their own (--node-cpus)")?;
         }
@@ -201,6 +221,8 @@ fn node_config(dir: &std::path::Path) -> String {
          listen = \"127.0.0.1:0\"\n\n\
          [mesh]\n\
          enabled = false\n\n\
+         [admission]\n\
+         enabled = true\n\n\
          [authority]\n\
          enabled = true\n\n\
          [authority.log]\n\
@@ -219,6 +241,109 @@ fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
     }
     let rank = ((p / 100.0) * sorted_us.len() as f64).ceil() as usize;
     sorted_us[rank.clamp(1, sorted_us.len()) - 1] as f64 / 1000.0
+}
+
+/// Logs `count` new artifacts (one signature each) through the node's HTTP write API;
+/// returns their digests (`sha256:<hex>`).
+async fn log_artifacts(
+    client: &reqwest::Client,
+    http: &str,
+    signer: &super::signing::Signer,
+    count: u32,
+) -> Result<Vec<String>, BenchLookupError> {
+    let mut digests = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let digest = random_digest()?;
+        let response = client
+            .post(format!("http://{http}/api/v1/log/entries"))
+            .header("content-type", "application/json")
+            .body(signer.hashedrekord(digest)?)
+            .send()
+            .await
+            .map_err(|e| BenchLookupError::Node(format!("cannot log an artifact: {e}")))?;
+        if response.status() != reqwest::StatusCode::CREATED {
+            return Err(BenchLookupError::Node(format!(
+                "logging an artifact: HTTP {}",
+                response.status()
+            )));
+        }
+        digests.push(format!("sha256:{}", hex::encode(digest)));
+    }
+    Ok(digests)
+}
+
+/// How many Pods the admission phase reviews (three images each), first uncached, then
+/// again cached.
+const ADMISSION_PODS: u32 = 100;
+
+/// An AdmissionReview of a Pod running `images` (digests `sha256:<hex>`).
+fn pod_review(uid: u32, images: &[String]) -> String {
+    let containers: Vec<serde_json::Value> = images
+        .iter()
+        .enumerate()
+        .map(|(i, digest)| {
+            serde_json::json!({"name": format!("c{i}"), "image": format!("registry.example/app{i}@{digest}")})
+        })
+        .collect();
+    serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": format!("bench-{uid}"),
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "operation": "CREATE",
+            "object": {"spec": {"containers": containers}},
+        }
+    })
+    .to_string()
+}
+
+/// The admission phase: [`ADMISSION_PODS`] Pods of three freshly logged images each,
+/// reviewed one after another over HTTP, first with answers the node never computed
+/// (uncached), then again (cached). Every review must be allowed. Latencies in µs.
+async fn admission(
+    client: &reqwest::Client,
+    http: &str,
+    signer: &super::signing::Signer,
+) -> Result<(Vec<u64>, Vec<u64>), BenchLookupError> {
+    let digests = log_artifacts(client, http, signer, ADMISSION_PODS * 3).await?;
+    let reviews: Vec<String> = digests
+        .chunks(3)
+        .zip(0..)
+        .map(|(images, uid)| pod_review(uid, images))
+        .collect();
+    let mut phases = Vec::new();
+    for _ in 0..2 {
+        let mut latencies = Vec::with_capacity(reviews.len());
+        for review in &reviews {
+            let sent = Instant::now();
+            let response = client
+                .post(format!("http://{http}{}", crate::admission::PATH))
+                .header("content-type", "application/json")
+                .body(review.clone())
+                .send()
+                .await
+                .map_err(|e| BenchLookupError::Node(format!("admission: {e}")))?;
+            let status = response.status();
+            let answer = response
+                .text()
+                .await
+                .map_err(|e| BenchLookupError::Node(format!("admission: {e}")))?;
+            latencies.push(sent.elapsed().as_micros() as u64);
+            let allowed = serde_json::from_str::<serde_json::Value>(&answer)
+                .is_ok_and(|a| a["response"]["allowed"] == true);
+            if status != reqwest::StatusCode::OK || !allowed {
+                return Err(BenchLookupError::Node(format!(
+                    "admission: HTTP {status}, not allowed: {answer}"
+                )));
+            }
+        }
+        latencies.sort_unstable();
+        phases.push(latencies);
+    }
+    let cached = phases.pop().unwrap_or_default();
+    let uncached = phases.pop().unwrap_or_default();
+    Ok((uncached, cached))
 }
 
 /// Checks one answer: the artifact's one record, by the bench's signer, allowed.
@@ -490,24 +615,7 @@ async fn measure(
         Duration::from_secs(3600),
     )?;
     let client = reqwest::Client::new();
-    let mut digests = Vec::with_capacity(args.artifacts as usize);
-    for _ in 0..args.artifacts.max(1) {
-        let digest = random_digest()?;
-        let response = client
-            .post(format!("http://{http}/api/v1/log/entries"))
-            .header("content-type", "application/json")
-            .body(signer.hashedrekord(digest)?)
-            .send()
-            .await
-            .map_err(|e| BenchLookupError::Node(format!("cannot log an artifact: {e}")))?;
-        if response.status() != reqwest::StatusCode::CREATED {
-            return Err(BenchLookupError::Node(format!(
-                "logging an artifact: HTTP {}",
-                response.status()
-            )));
-        }
-        digests.push(format!("sha256:{}", hex::encode(digest)));
-    }
+    let digests = log_artifacts(&client, &http, &signer, args.artifacts.max(1)).await?;
     let _ = writeln!(progress, "logged {} artifacts", digests.len());
     let digests = std::sync::Arc::new(digests);
 
@@ -614,7 +722,16 @@ async fn measure(
         paced.sort_unstable();
     }
 
+    let _ = writeln!(
+        progress,
+        "admission: {ADMISSION_PODS} Pods of 3 images, uncached then cached…"
+    );
+    let (uncached, cached) = admission(&client, &http, &signer).await?;
     Ok(LookupBenchReport {
+        admission_uncached_p50_ms: percentile_ms(&uncached, 50.0),
+        admission_uncached_p99_ms: percentile_ms(&uncached, 99.0),
+        admission_cached_p50_ms: percentile_ms(&cached, 50.0),
+        admission_cached_p99_ms: percentile_ms(&cached, 99.0),
         artifacts: args.artifacts.max(1),
         clients: args.clients.max(1),
         lookups: saturated.len() as u64,
