@@ -1,6 +1,7 @@
 //! Child processes of the end-to-end tests, always within a bound: waiting for one to
 //! exit (killed and failed beyond the bound), running a command with its output in files,
-//! and describing what a command printed for an assertion message.
+//! and describing what a command printed for an assertion message; and one HTTP request
+//! to a node, bounded too ([`http`]).
 //!
 //! The functions panic on failure: they are test scaffolding, and a failed step must fail
 //! the test that called it, loudly.
@@ -81,4 +82,30 @@ pub fn run_within(mut command: Command, dir: &Path, name: &str, limit: Duration)
         stdout: std::fs::read_to_string(&stdout_path).unwrap_or_default(),
         stderr: std::fs::read_to_string(&stderr_path).unwrap_or_default(),
     }
+}
+
+/// How long [`http`] waits for an answer.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `method path` with `body` to `address` (HTTP/1.0, so the server closes the
+/// connection): the status code and the response body.
+pub fn http(method: &str, address: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(HTTP_TIMEOUT)).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {address}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_owned())
 }

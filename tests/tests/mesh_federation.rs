@@ -29,6 +29,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use provmesh_tests::command::http;
 use provmesh_tests::federation::{self, NodeFiles, first_mesh_address, sequence_of, tail};
 use provmesh_tests::node_process::{NodeProcess, provmesh_command};
 
@@ -569,29 +570,6 @@ fn a_second_tree_pushed_to_a_witness_becomes_evidence() {
     assert_eq!(status_code, 409, "{answer}");
     let took = wait_convicted(&nodes, root, "log.org-a.example");
     eprintln!("every node holds the witness's evidence after {took:?}");
-}
-
-/// `method path` with `body` to `address` (HTTP/1.0, so the server closes the
-/// connection): the status code and the response body.
-fn http(method: &str, address: &str, path: &str, body: &str) -> (u16, String) {
-    use std::io::{Read as _, Write as _};
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
-    stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.0\r\nHost: {address}\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    (status, body.to_owned())
 }
 
 /// `provmesh lookup` through `node` (its gRPC address) of `artifact`, with the policy

@@ -63,11 +63,21 @@ impl Authority {
     fn start(dir: &Path) -> Authority {
         let data = dir.join("authority-data");
         let config = dir.join("authority.toml");
+        // The admission webhook admits images built by the Linux builder only.
+        let admission_policy = dir.join("admission-policy.toml");
         std::fs::write(
-            &config,
-            authority_config(TRUST_DOMAIN, &data, "batch_max_delay = \"10ms\"\n"),
+            &admission_policy,
+            format!(
+                "version = 1\n[[domain]]\ntrust_domain = \"{TRUST_DOMAIN}\"\nbuilders = [\"{BUILDER_ID}\"]\n"
+            ),
         )
         .unwrap();
+        let mut text = authority_config(TRUST_DOMAIN, &data, "batch_max_delay = \"10ms\"\n");
+        text.push_str(&format!(
+            "\n[admission]\nenabled = true\npolicy = {}\n",
+            provmesh_tests::node_process::toml_path(&admission_policy)
+        ));
+        std::fs::write(&config, text).unwrap();
         let node = NodeProcess::start(Path::new(BIN), &config, dir, "authority", DEADLINE);
         Authority { node, config, data }
     }
@@ -456,6 +466,79 @@ fn a_build_signs_and_attests_and_both_verifiers_accept_it() {
         String::from_utf8_lossy(&refused_filter.stderr).contains("not a SPIFFE trust domain"),
         "{}",
         describe(&refused_filter)
+    );
+
+    // Admission: a Pod of the artifact (attested by the allowed builder) is admitted; one
+    // of an artifact attested by another builder, or of one nobody attested, is denied
+    // with the reason.
+    let other = file("other-artifact", b"built on windows\n");
+    let mut args = vec![
+        "attest",
+        path(&other),
+        "--slsa",
+        "--builder-id",
+        "https://ci.org-a.example/builders/windows",
+        "--build-type",
+        BUILD_TYPE,
+        "--external-parameters",
+        r#"{"ref":"refs/heads/main"}"#,
+    ];
+    args.extend(signer);
+    provmesh_ok(&args);
+    let pod = |images: &[String]| {
+        let containers: Vec<serde_json::Value> = images
+            .iter()
+            .enumerate()
+            .map(|(i, image)| serde_json::json!({"name": format!("c{i}"), "image": image}))
+            .collect();
+        serde_json::json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": "d3b07384-d113-4ec0-8a36-7c1e7c0c2b1e",
+                "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "operation": "CREATE",
+                "object": {"spec": {"containers": containers}},
+            }
+        })
+        .to_string()
+    };
+    let image = |f: &Path| {
+        format!(
+            "registry.example/app@sha256:{}",
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+                std::fs::read(f).unwrap()
+            ))
+        )
+    };
+    let http_address = authority.node.http().to_string();
+    let review = |body: String| {
+        let (status, answer) =
+            provmesh_tests::command::http("POST", &http_address, "/admission/v1/validate", &body);
+        assert_eq!(status, 200, "{answer}");
+        serde_json::from_str::<serde_json::Value>(&answer).unwrap()
+    };
+    let admitted = review(pod(&[image(&artifact)]));
+    assert_eq!(admitted["response"]["allowed"], true, "{admitted:#}");
+    let denied = review(pod(&[image(&artifact), image(&other)]));
+    assert_eq!(denied["response"]["allowed"], false, "{denied:#}");
+    let message = denied["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("spec.containers[c1]") && message.contains("builder-not-allowed"),
+        "{message}"
+    );
+    assert!(!message.contains("spec.containers[c0]"), "{message}");
+    let unattested = review(pod(&[format!(
+        "registry.example/app@sha256:{}",
+        "1f".repeat(32)
+    )]));
+    assert_eq!(unattested["response"]["allowed"], false);
+    assert!(
+        unattested["response"]["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no-record"),
+        "{unattested:#}"
     );
 
     // The verifiers work offline: the authority is gone from here on.
