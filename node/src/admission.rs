@@ -9,10 +9,16 @@
 //!
 //! A review that cannot be read gets HTTP 400: the API server then applies the webhook's
 //! `failurePolicy` (`Fail` refuses the object).
+//!
+//! The API server calls webhooks over HTTPS only: `admission.listen` opens an HTTPS
+//! listener serving the webhook alone, with a certificate and key from PEM files
+//! ([`tls_config`]; cert-manager's Secret in Kubernetes), re-read when they change so a
+//! renewed certificate is served from the next connection on.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
 
 use axum::Router;
 use axum::body::Body;
@@ -23,6 +29,12 @@ use axum::routing::post;
 use provmesh_protocol::admission::{
     AdmissionRequest, ImageReference, ImageVerdict, MAX_REVIEW_BYTES, images_of, review_response,
 };
+use rustls::ServerConfig;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use tonic::Request;
 
 use crate::grpc::provenance::ProvenanceGrpc;
@@ -190,5 +202,102 @@ async fn validate(
             format!("{reason}\n"),
         )
             .into_response(),
+    }
+}
+
+/// The HTTPS listener's TLS configuration: the certificate chain and key in `cert` and
+/// `key` (PEM), re-read when either file changes (a file that cannot be read then keeps
+/// the previous pair in service, with a warning); no client certificate; HTTP/1.1.
+pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, AdmissionSetupError> {
+    // With both aws-lc-rs and ring in the build, rustls needs the provider named.
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let files = CertFiles {
+        cert: cert.to_owned(),
+        key: key.to_owned(),
+        provider: Arc::clone(&provider),
+        current: Mutex::new(None),
+    };
+    // Loaded once now, so that a missing or broken pair fails the start, not a handshake.
+    let loaded = files.load().map_err(|reason| AdmissionSetupError {
+        path: cert.display().to_string(),
+        reason,
+    })?;
+    *files.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(loaded);
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| AdmissionSetupError {
+            path: cert.display().to_string(),
+            reason: e.to_string(),
+        })?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(files));
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A certificate and key read from files, with the files' modification times.
+#[derive(Debug)]
+struct Loaded {
+    stamps: (Option<SystemTime>, Option<SystemTime>),
+    key: Arc<CertifiedKey>,
+}
+
+/// Serves the pair in two PEM files, re-read when their modification time changes.
+#[derive(Debug)]
+struct CertFiles {
+    cert: PathBuf,
+    key: PathBuf,
+    provider: Arc<CryptoProvider>,
+    current: Mutex<Option<Loaded>>,
+}
+
+impl CertFiles {
+    fn stamps(&self) -> (Option<SystemTime>, Option<SystemTime>) {
+        let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        (modified(&self.cert), modified(&self.key))
+    }
+
+    fn load(&self) -> Result<Loaded, String> {
+        let stamps = self.stamps();
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&self.cert)
+            .and_then(Iterator::collect)
+            .map_err(|e| format!("{}: {e}", self.cert.display()))?;
+        if chain.is_empty() {
+            return Err(format!("{}: no certificate", self.cert.display()));
+        }
+        let key = PrivateKeyDer::from_pem_file(&self.key)
+            .map_err(|e| format!("{}: {e}", self.key.display()))?;
+        let signing = self
+            .provider
+            .key_provider
+            .load_private_key(key)
+            .map_err(|e| format!("{}: {e}", self.key.display()))?;
+        let certified = CertifiedKey::new(chain, signing);
+        certified
+            .keys_match()
+            .map_err(|e| format!("{} and {}: {e}", self.cert.display(), self.key.display()))?;
+        Ok(Loaded {
+            stamps,
+            key: Arc::new(certified),
+        })
+    }
+}
+
+impl ResolvesServerCert for CertFiles {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        let stamps = self.stamps();
+        if current.as_ref().is_none_or(|c| c.stamps != stamps) {
+            match self.load() {
+                Ok(loaded) => {
+                    tracing::info!(cert = %self.cert.display(), "admission webhook certificate (re)loaded");
+                    *current = Some(loaded);
+                }
+                Err(reason) => {
+                    tracing::warn!(%reason, "admission webhook certificate not reloaded; the previous one stays in service");
+                }
+            }
+        }
+        current.as_ref().map(|c| Arc::clone(&c.key))
     }
 }

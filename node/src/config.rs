@@ -77,6 +77,18 @@ pub struct AdmissionConfig {
     /// Admit images named by a tag alone (not recommended: a tag can be moved after
     /// admission, and the kubelet pulls whatever it names then).
     pub allow_tag_only: bool,
+    /// Socket address (`IP:PORT`) of an HTTPS listener serving the webhook alone, as the
+    /// API server requires; needs `tls_cert` and `tls_key`. Unset: the webhook is on the
+    /// plain HTTP API only.
+    #[serde(deserialize_with = "de_optional_socket_addr")]
+    pub listen: Option<SocketAddr>,
+    /// The HTTPS listener's certificate chain, PEM (e.g. cert-manager's `tls.crt`);
+    /// re-read when it changes.
+    #[serde(deserialize_with = "de_optional_path")]
+    pub tls_cert: Option<PathBuf>,
+    /// The HTTPS listener's private key, PEM (`tls.key`); re-read when it changes.
+    #[serde(deserialize_with = "de_optional_path")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `[mesh]`: the libp2p swarm (TCP and QUIC, Noise, yamux; gossipsub, request-response,
@@ -1310,6 +1322,11 @@ enabled = false
 # policy = "/etc/provmesh/admission-policy.toml"
 # Admit images named by a tag alone (a tag can be moved after admission).
 allow_tag_only = false
+# An HTTPS listener for the webhook alone (the API server calls webhooks over HTTPS),
+# with its certificate and key (PEM, re-read when they change); default: unset.
+# listen = "0.0.0.0:8444"
+# tls_cert = "/etc/provmesh/admission-tls/tls.crt"
+# tls_key = "/etc/provmesh/admission-tls/tls.key"
 
 [federation]
 # The SPIFFE ID of this domain's authority; default spiffe://<trust domain>/provmesh/authority.

@@ -41,6 +41,8 @@ pub struct Listeners {
     /// The SPIFFE bundle endpoint's listener; `None` when the mesh or the endpoint is
     /// disabled.
     pub bundle_endpoint: Option<TcpListener>,
+    /// The admission webhook's HTTPS listener; `None` unless `admission.listen` is set.
+    pub admission: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -52,7 +54,9 @@ impl Listeners {
             None
         };
         let http = if config.http.enabled
-            && (config.authority.enabled || config.node.authority_url.is_some())
+            && (config.authority.enabled
+                || config.node.authority_url.is_some()
+                || config.admission.enabled)
         {
             Some(bind("http", config.http.listen).await?)
         } else {
@@ -74,12 +78,17 @@ impl Listeners {
         } else {
             None
         };
+        let admission = match config.admission.listen {
+            Some(addr) if config.admission.enabled => Some(bind("admission", addr).await?),
+            _ => None,
+        };
         Ok(Self {
             metrics,
             http,
             grpc,
             mtls,
             bundle_endpoint,
+            admission,
         })
     }
 
@@ -110,12 +119,18 @@ impl Listeners {
             .as_ref()
             .map(|l| local_addr("bundle endpoint", l))
             .transpose()?;
+        let admission = self
+            .admission
+            .as_ref()
+            .map(|l| local_addr("admission", l))
+            .transpose()?;
         Ok(BoundAddrs {
             metrics,
             http,
             grpc,
             mtls,
             bundle_endpoint,
+            admission,
             mesh: Vec::new(),
         })
     }
@@ -150,6 +165,8 @@ pub struct BoundAddrs {
     pub mtls: Option<SocketAddr>,
     /// Where the SPIFFE bundle endpoint is served, if it is.
     pub bundle_endpoint: Option<SocketAddr>,
+    /// Where the admission webhook's HTTPS listener is, if there is one.
+    pub admission: Option<SocketAddr>,
     /// The libp2p addresses of the mesh, each ending in `/p2p/<peer id>` (empty when the
     /// node is not in the mesh).
     pub mesh: Vec<String>,
@@ -338,7 +355,7 @@ pub async fn start_with(
         let router = crate::ca::http::router(ca.clone(), config.http.max_request_bytes);
         tasks.spawn(
             "ca mtls server",
-            crate::ca::mtls::serve(listener, tls, router, shutdown.clone()),
+            crate::ca::mtls::serve("mTLS CA", listener, tls, router, shutdown.clone()),
         );
         tracing::info!(%addr, "code-signing CA mTLS listening");
     }
@@ -370,14 +387,14 @@ pub async fn start_with(
             index.clone(),
             config.node.trust_domain.clone(),
         );
-        Some(
+        Some(Arc::new(
             crate::admission::Admission::new(
                 provenance,
                 config.admission.policy.as_deref(),
                 config.admission.allow_tag_only,
             )
             .map_err(RunError::Admission)?,
-        )
+        ))
     } else {
         if config.admission.enabled {
             tracing::warn!(
@@ -406,17 +423,41 @@ pub async fn start_with(
         ),
         (None, None) => None,
     };
-    let http_router = match (http_router, admission) {
+    let http_router = match (http_router, &admission) {
         (router, Some(admission)) => {
             tracing::info!(path = crate::admission::PATH, "admission webhook enabled");
             Some(
                 router
                     .unwrap_or_default()
-                    .merge(crate::admission::router(Arc::new(admission))),
+                    .merge(crate::admission::router(Arc::clone(admission))),
             )
         }
         (router, None) => router,
     };
+    if let (Some(listener), Some(addr), Some(admission)) =
+        (listeners.admission, addrs.admission, &admission)
+    {
+        let (Some(cert), Some(key)) = (&config.admission.tls_cert, &config.admission.tls_key)
+        else {
+            return Err(RunError::Admission(crate::admission::AdmissionSetupError {
+                path: "admission.listen".to_owned(),
+                reason: "an HTTPS listener needs admission.tls_cert and admission.tls_key"
+                    .to_owned(),
+            }));
+        };
+        let tls = crate::admission::tls_config(cert, key).map_err(RunError::Admission)?;
+        tasks.spawn(
+            "admission https server",
+            crate::ca::mtls::serve(
+                "admission",
+                listener,
+                tls,
+                crate::admission::router(Arc::clone(admission)),
+                shutdown.clone(),
+            ),
+        );
+        tracing::info!(%addr, "admission webhook listening (HTTPS)");
+    }
     if let (Some(listener), Some(addr), Some(router)) = (listeners.http, addrs.http, http_router) {
         tasks.spawn(
             "http server",

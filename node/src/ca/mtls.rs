@@ -118,9 +118,11 @@ pub fn tls_config(
     Ok(Arc::new(config))
 }
 
-/// Serves `router` (the CA's Fulcio routes, [`super::http::router`]) over TLS with `tls`
-/// on `listener` until `shutdown` fires and every connection has closed.
+/// Serves `router` (the CA's Fulcio routes, [`super::http::router`]; or another
+/// listener's, named `name` in logs) over TLS with `tls` on `listener` until `shutdown`
+/// fires and every connection has closed.
 pub async fn serve(
+    name: &'static str,
     listener: TcpListener,
     tls: Arc<ServerConfig>,
     router: Router,
@@ -134,7 +136,7 @@ pub async fn serve(
             () = shutdown.triggered() => break,
             Some(ended) = connections.join_next(), if !connections.is_empty() => {
                 if let Err(error) = ended {
-                    tracing::warn!(%error, "an mTLS CA connection task failed");
+                    tracing::warn!(%error, listener = name, "a TLS connection task failed");
                 }
             }
             accepted = listener.accept(), if connections.len() < MAX_CONNECTIONS => {
@@ -149,10 +151,10 @@ pub async fn serve(
                         ));
                     }
                     Err(error) if is_connection_error(&error) => {
-                        tracing::debug!(%error, "mTLS CA: a connection failed before accept");
+                        tracing::debug!(%error, listener = name, "a connection failed before accept");
                     }
                     Err(error) => {
-                        tracing::warn!(%error, "mTLS CA: cannot accept connections; pausing");
+                        tracing::warn!(%error, listener = name, "cannot accept connections; pausing");
                         tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
                     }
                 }
@@ -162,7 +164,7 @@ pub async fn serve(
     drop(listener);
     while let Some(ended) = connections.join_next().await {
         if let Err(error) = ended {
-            tracing::warn!(%error, "an mTLS CA connection task failed");
+            tracing::warn!(%error, listener = name, "a TLS connection task failed");
         }
     }
     Ok(())
@@ -179,18 +181,18 @@ async fn connection(
 ) {
     // Small answers on kept-alive connections (as on the plain HTTP listener).
     if let Err(error) = stream.set_nodelay(true) {
-        tracing::debug!(%error, %remote, "cannot set TCP_NODELAY on an mTLS CA connection");
+        tracing::debug!(%error, %remote, "cannot set TCP_NODELAY on a TLS connection");
     }
     let tls = tokio::select! {
         handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => {
             match handshake {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(error)) => {
-                    tracing::debug!(%error, %remote, "mTLS CA: TLS handshake failed");
+                    tracing::debug!(%error, %remote, "TLS handshake failed");
                     return;
                 }
                 Err(_) => {
-                    tracing::debug!(%remote, timeout = ?HANDSHAKE_TIMEOUT, "mTLS CA: TLS handshake timed out");
+                    tracing::debug!(%remote, timeout = ?HANDSHAKE_TIMEOUT, "TLS handshake timed out");
                     return;
                 }
             }
@@ -221,7 +223,7 @@ async fn connection(
         }
     };
     if let Err(error) = result {
-        tracing::debug!(%error, %remote, "mTLS CA: connection ended with an error");
+        tracing::debug!(%error, %remote, "connection ended with an error");
     }
 }
 

@@ -23,6 +23,8 @@ pub(crate) struct TestAuthority {
     pub(crate) url: String,
     /// Its mTLS listener, when `authority.ca.mtls_listen` was configured.
     pub(crate) mtls: Option<SocketAddr>,
+    /// Its admission webhook's HTTPS listener, when `admission.listen` was configured.
+    pub(crate) admission: Option<SocketAddr>,
     /// Its data directory.
     pub(crate) data_dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
@@ -52,6 +54,7 @@ impl TestAuthority {
         let node = run::start(&config, listeners).await.unwrap();
         let url = format!("http://{}", node.addrs().http.unwrap());
         let mtls = node.addrs().mtls;
+        let admission = node.addrs().admission;
         let (stop, stopped) = oneshot::channel::<()>();
         let done = tokio::spawn(async move {
             node.run_until(async move {
@@ -64,6 +67,7 @@ impl TestAuthority {
         TestAuthority {
             url,
             mtls,
+            admission,
             data_dir,
             stop: Some(stop),
             done: Some(done),
