@@ -27,7 +27,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use provmesh_protocol::admission::{
-    AdmissionRequest, ImageReference, ImageVerdict, MAX_REVIEW_BYTES, images_of, review_response,
+    AdmissionRequest, ImageVerdict, MAX_REVIEW_BYTES, ReferenceRule, images_of, reference_rule,
+    review_response,
 };
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
@@ -97,33 +98,27 @@ impl Admission {
             None => Vec::new(),
         };
         // Each distinct digest is looked up once, all of them at once.
-        let parsed: Vec<_> = images
+        let rules: Vec<ReferenceRule> = images
             .iter()
-            .map(|image| ImageReference::parse(&image.image))
+            .map(|image| reference_rule(&image.image, self.allow_tag_only))
             .collect();
-        let distinct: std::collections::BTreeSet<[u8; 32]> = parsed
+        let distinct: std::collections::BTreeSet<[u8; 32]> = rules
             .iter()
-            .filter_map(|r| r.as_ref().ok().and_then(|r| r.sha256))
+            .filter_map(|rule| match rule {
+                ReferenceRule::LookUp(digest) => Some(*digest),
+                _ => None,
+            })
             .collect();
         let judged = futures::future::join_all(distinct.iter().map(|d| self.judge(*d))).await;
         let digests: BTreeMap<[u8; 32], DigestVerdict> = distinct.into_iter().zip(judged).collect();
         let verdicts: Vec<ImageVerdict> = images
             .into_iter()
-            .zip(parsed)
-            .map(|(image, reference)| {
-                let (allowed, reasons) = match reference {
-                    Err(e) => (false, vec![format!("invalid-reference: {e}")]),
-                    Ok(ImageReference { sha256: None, .. }) if self.allow_tag_only => {
-                        (true, Vec::new())
-                    }
-                    Ok(ImageReference { sha256: None, .. }) => (
-                        false,
-                        vec!["tag-only: the reference pins no digest, and a tag can name another image by the time it is pulled".to_owned()],
-                    ),
-                    Ok(ImageReference {
-                        sha256: Some(digest),
-                        ..
-                    }) => match digests.get(&digest).cloned() {
+            .zip(rules)
+            .map(|(image, rule)| {
+                let (allowed, reasons) = match rule {
+                    ReferenceRule::Admit => (true, Vec::new()),
+                    ReferenceRule::Deny(reason) => (false, vec![reason]),
+                    ReferenceRule::LookUp(digest) => match digests.get(&digest).cloned() {
                         Some(Ok(verdict)) => verdict,
                         Some(Err(e)) => (false, vec![format!("lookup-failed: {e}")]),
                         None => (false, vec!["lookup-failed: not judged".to_owned()]),

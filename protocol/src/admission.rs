@@ -247,6 +247,35 @@ impl ImageReference {
     }
 }
 
+/// What the reference alone decides about an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReferenceRule {
+    /// It pins this digest: look it up and judge its records.
+    LookUp([u8; 32]),
+    /// Admitted without a lookup (a tag-only image where those are allowed).
+    Admit,
+    /// Denied, for this reason (`code: message`).
+    Deny(String),
+}
+
+/// What the reference `image` decides before any lookup: an invalid reference is
+/// denied; one without a digest is denied unless `allow_tag_only` (a tag can name
+/// another image by the time the kubelet pulls it); a pinned one is looked up.
+pub fn reference_rule(image: &str, allow_tag_only: bool) -> ReferenceRule {
+    match ImageReference::parse(image) {
+        Err(e) => ReferenceRule::Deny(format!("invalid-reference: {e}")),
+        Ok(ImageReference {
+            sha256: Some(digest),
+            ..
+        }) => ReferenceRule::LookUp(digest),
+        Ok(_) if allow_tag_only => ReferenceRule::Admit,
+        Ok(_) => ReferenceRule::Deny(
+            "tag-only: the reference pins no digest, and a tag can name another image by the time it is pulled"
+                .to_owned(),
+        ),
+    }
+}
+
 /// How one image was judged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageVerdict {
@@ -391,6 +420,22 @@ mod tests {
         for bad in ["", "app@sha512:00", "app@sha256:12", "a b", "app:"] {
             assert!(ImageReference::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_reference_is_looked_up_only_when_it_pins_a_digest() {
+        let pinned = format!("r.example/app@sha256:{}", "ab".repeat(32));
+        assert_eq!(
+            reference_rule(&pinned, false),
+            ReferenceRule::LookUp([0xab; 32])
+        );
+        assert!(
+            matches!(reference_rule("app:1.0", false), ReferenceRule::Deny(r) if r.starts_with("tag-only"))
+        );
+        assert_eq!(reference_rule("app:1.0", true), ReferenceRule::Admit);
+        assert!(
+            matches!(reference_rule("a b", true), ReferenceRule::Deny(r) if r.starts_with("invalid-reference"))
+        );
     }
 
     #[test]

@@ -575,7 +575,7 @@ pub fn search_query(data: &[u8]) {
 /// answer echoes the uid; nothing panics.
 pub fn admission_review(data: &[u8]) {
     use crate::admission::{
-        AdmissionRequest, ImageReference, ImageVerdict, images_of, review_response,
+        AdmissionRequest, ImageVerdict, ReferenceRule, images_of, reference_rule, review_response,
     };
     let Ok(request) = AdmissionRequest::parse(data) else {
         return;
@@ -589,7 +589,7 @@ pub fn admission_review(data: &[u8]) {
     let verdicts: Vec<ImageVerdict> = images
         .into_iter()
         .map(|use_| {
-            let pinned = ImageReference::parse(&use_.image).is_ok_and(|r| r.sha256.is_some());
+            let pinned = matches!(reference_rule(&use_.image, false), ReferenceRule::LookUp(_));
             ImageVerdict {
                 allowed: pinned,
                 reasons: if pinned {
